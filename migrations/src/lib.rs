@@ -1,0 +1,17 @@
+//! Steward's schema migrations. They run at server start-up and with
+//! `steward migrate`, on SQLite and PostgreSQL alike (sea-query builds the
+//! dialect), so every statement here is portable.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261130_000001_initial;
+
+/// The ordered list of migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261130_000001_initial::Migration)]
+    }
+}

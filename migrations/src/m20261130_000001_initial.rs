@@ -1,0 +1,327 @@
+//! The protection-API schema: clients, signing keys, resource sets,
+//! permission tickets, RPTs and their permissions.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Clients {
+    Table,
+    ClientId,
+    SecretHash,
+    Name,
+    Owner,
+    Scopes,
+    GrantTypes,
+    RedirectUris,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum SigningKeys {
+    Table,
+    Kid,
+    Algorithm,
+    PrivateKey,
+    CreatedAt,
+    RetiredAt,
+}
+
+#[derive(DeriveIden)]
+enum ResourceSets {
+    Table,
+    Id,
+    ClientId,
+    Owner,
+    Rsid,
+    Rev,
+    Name,
+    IconUri,
+    Kind,
+    Scopes,
+    Extensions,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum PermissionTickets {
+    Table,
+    Id,
+    TicketHash,
+    ClientId,
+    Owner,
+    Rsid,
+    Scopes,
+    CreatedAt,
+    ExpiresAt,
+    RedeemedAt,
+}
+
+#[derive(DeriveIden)]
+enum Rpts {
+    Table,
+    TokenHash,
+    ClientId,
+    Subject,
+    ResourceServer,
+    CreatedAt,
+    ExpiresAt,
+    RevokedAt,
+}
+
+#[derive(DeriveIden)]
+enum RptPermissions {
+    Table,
+    Id,
+    RptHash,
+    ResourceServer,
+    Owner,
+    Rsid,
+    Scopes,
+    IssuedAt,
+    ExpiresAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Clients::Table)
+                    .col(
+                        ColumnDef::new(Clients::ClientId)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(Clients::SecretHash).string().not_null())
+                    .col(ColumnDef::new(Clients::Name).string().not_null())
+                    .col(ColumnDef::new(Clients::Owner).string().not_null())
+                    .col(ColumnDef::new(Clients::Scopes).text().not_null())
+                    .col(ColumnDef::new(Clients::GrantTypes).text().not_null())
+                    .col(ColumnDef::new(Clients::RedirectUris).text().not_null())
+                    .col(ColumnDef::new(Clients::CreatedAt).big_integer().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(SigningKeys::Table)
+                    .col(
+                        ColumnDef::new(SigningKeys::Kid)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(SigningKeys::Algorithm).string().not_null())
+                    .col(ColumnDef::new(SigningKeys::PrivateKey).text().not_null())
+                    .col(
+                        ColumnDef::new(SigningKeys::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(SigningKeys::RetiredAt).big_integer().null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(ResourceSets::Table)
+                    .col(
+                        ColumnDef::new(ResourceSets::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(ResourceSets::ClientId).string().not_null())
+                    .col(ColumnDef::new(ResourceSets::Owner).string().not_null())
+                    .col(ColumnDef::new(ResourceSets::Rsid).string().not_null())
+                    .col(ColumnDef::new(ResourceSets::Rev).big_integer().not_null())
+                    .col(ColumnDef::new(ResourceSets::Name).text().not_null())
+                    .col(ColumnDef::new(ResourceSets::IconUri).text().null())
+                    .col(ColumnDef::new(ResourceSets::Kind).text().null())
+                    .col(ColumnDef::new(ResourceSets::Scopes).text().not_null())
+                    .col(ColumnDef::new(ResourceSets::Extensions).text().not_null())
+                    .col(
+                        ColumnDef::new(ResourceSets::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ResourceSets::UpdatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ux_resource_sets_namespace_rsid")
+                    .table(ResourceSets::Table)
+                    .col(ResourceSets::ClientId)
+                    .col(ResourceSets::Owner)
+                    .col(ResourceSets::Rsid)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(PermissionTickets::Table)
+                    .col(
+                        ColumnDef::new(PermissionTickets::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(PermissionTickets::TicketHash)
+                            .string()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(PermissionTickets::ClientId)
+                            .string()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(PermissionTickets::Owner).string().not_null())
+                    .col(ColumnDef::new(PermissionTickets::Rsid).string().not_null())
+                    .col(ColumnDef::new(PermissionTickets::Scopes).text().not_null())
+                    .col(
+                        ColumnDef::new(PermissionTickets::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(PermissionTickets::ExpiresAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(PermissionTickets::RedeemedAt)
+                            .big_integer()
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ux_permission_tickets_hash")
+                    .table(PermissionTickets::Table)
+                    .col(PermissionTickets::TicketHash)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Rpts::Table)
+                    .col(
+                        ColumnDef::new(Rpts::TokenHash)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(Rpts::ClientId).string().not_null())
+                    .col(ColumnDef::new(Rpts::Subject).string().not_null())
+                    .col(ColumnDef::new(Rpts::ResourceServer).string().null())
+                    .col(ColumnDef::new(Rpts::CreatedAt).big_integer().not_null())
+                    .col(ColumnDef::new(Rpts::ExpiresAt).big_integer().null())
+                    .col(ColumnDef::new(Rpts::RevokedAt).big_integer().null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(RptPermissions::Table)
+                    .col(
+                        ColumnDef::new(RptPermissions::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(RptPermissions::RptHash).string().not_null())
+                    .col(
+                        ColumnDef::new(RptPermissions::ResourceServer)
+                            .string()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(RptPermissions::Owner).string().not_null())
+                    .col(ColumnDef::new(RptPermissions::Rsid).string().not_null())
+                    .col(ColumnDef::new(RptPermissions::Scopes).text().not_null())
+                    .col(
+                        ColumnDef::new(RptPermissions::IssuedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(RptPermissions::ExpiresAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_rpt_permissions_rpt")
+                            .from(RptPermissions::Table, RptPermissions::RptHash)
+                            .to(Rpts::Table, Rpts::TokenHash)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_rpt_permissions_rpt")
+                    .table(RptPermissions::Table)
+                    .col(RptPermissions::RptHash)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_rpt_permissions_resource_set")
+                    .table(RptPermissions::Table)
+                    .col(RptPermissions::ResourceServer)
+                    .col(RptPermissions::Owner)
+                    .col(RptPermissions::Rsid)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(RptPermissions::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(Rpts::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(PermissionTickets::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(ResourceSets::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(SigningKeys::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(Clients::Table).to_owned())
+            .await
+    }
+}

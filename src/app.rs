@@ -1,0 +1,247 @@
+//! The application: binds listeners, prepares the database and the core,
+//! and serves gRPC and HTTP until told to shut down. Tests build it on port
+//! 0 and read the bound addresses back.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::config::{Role, Settings};
+use crate::core::{Clock, Core, CorePolicy, SystemClock};
+use crate::domain::Error;
+use crate::domain::secret::{Entropy, OsEntropy};
+use crate::grpc::{self, proto};
+use crate::http::{self, CoreClients, Facade};
+use crate::store::Store;
+
+/// How often the core re-checks the database for its health status.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Replaceable collaborators; tests pass a manual clock.
+#[derive(Clone, Default)]
+pub struct Overrides {
+    pub clock: Option<Arc<dyn Clock>>,
+    pub entropy: Option<Arc<dyn Entropy>>,
+}
+
+/// A built, not yet serving, Steward.
+pub struct Application {
+    settings: Settings,
+    issuer: String,
+    http: Option<TcpListener>,
+    grpc: Option<TcpListener>,
+    core: Option<Core>,
+}
+
+impl Application {
+    /// Builds with the system clock and the OS random source.
+    pub async fn build(settings: Settings) -> Result<Application, Error> {
+        Application::build_with(settings, Overrides::default()).await
+    }
+
+    /// Binds the listeners the role needs, migrates the database and loads
+    /// the core (unless this is a façade-only process).
+    pub async fn build_with(
+        settings: Settings,
+        overrides: Overrides,
+    ) -> Result<Application, Error> {
+        settings.validate()?;
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| Error::Unavailable(format!("cannot listen on {addr}: {e}")))
+        };
+        let http = match settings.role {
+            Role::All | Role::Facade => Some(bind(settings.http_addr).await?),
+            Role::Core => None,
+        };
+        let grpc = match settings.role {
+            Role::All | Role::Core => Some(bind(settings.grpc_addr).await?),
+            Role::Facade => None,
+        };
+        let http_addr = match &http {
+            Some(listener) => listener
+                .local_addr()
+                .map_err(|e| Error::Internal(format!("listener has no address: {e}")))?,
+            None => settings.http_addr,
+        };
+        let issuer = settings
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{http_addr}"))
+            .trim_end_matches('/')
+            .to_string();
+        let core = match settings.role {
+            Role::Facade => None,
+            Role::All | Role::Core => {
+                let store = Store::connect(settings.database_url.expose()).await?;
+                store.migrate().await?;
+                let policy = CorePolicy {
+                    issuer: issuer.clone(),
+                    ticket_ttl: settings.ticket_ttl,
+                    access_token_ttl: settings.access_token_ttl,
+                };
+                let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+                let entropy = overrides.entropy.unwrap_or_else(|| Arc::new(OsEntropy));
+                Some(Core::new(store, policy, clock, entropy).await?)
+            }
+        };
+        Ok(Application {
+            settings,
+            issuer,
+            http,
+            grpc,
+            core,
+        })
+    }
+
+    /// The bound HTTP address, if this process serves HTTP.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The bound gRPC address, if this process serves the core.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The issuer URL in force.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, reports
+    /// NOT_SERVING, and gives in-flight requests `shutdown_grace` to finish.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        let max = self.settings.max_body_bytes;
+        let grace = Duration::from_secs(self.settings.shutdown_grace);
+
+        let mut routes = self
+            .core
+            .as_ref()
+            .map(|core| grpc::core_routes(core, max).add_service(health_service.clone()));
+        if let Some(core) = &self.core {
+            tokio::spawn(watch_health(
+                core.store().clone(),
+                reporter.clone(),
+                stop_rx.clone(),
+            ));
+            check_health(core.store(), &reporter).await;
+        }
+
+        let mut tasks = tokio::task::JoinSet::new();
+        if let (Some(listener), Some(core_routes)) = (self.grpc, routes.clone()) {
+            let reflection_v1 = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .build_v1()
+                .map_err(|e| Error::Internal(format!("reflection: {e}")))?;
+            let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .build_v1alpha()
+                .map_err(|e| Error::Internal(format!("reflection: {e}")))?;
+            let network_routes = core_routes
+                .add_service(reflection_v1)
+                .add_service(reflection_v1alpha);
+            let stop = stopped(stop_rx.clone());
+            tasks.spawn(async move {
+                tonic::transport::Server::builder()
+                    .add_routes(network_routes)
+                    .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
+                    .await
+                    .map_err(|e| Error::Internal(format!("gRPC server failed: {e}")))
+            });
+        }
+        if let Some(listener) = self.http {
+            let transport = match (routes.take(), &self.settings.core_url) {
+                (Some(core_routes), _) => grpc::in_process(core_routes),
+                (None, Some(url)) => grpc::connect(url)?,
+                (None, None) => {
+                    return Err(Error::invalid_request("a façade needs core_url"));
+                }
+            };
+            let facade = Facade::new(CoreClients::new(transport), self.issuer.clone(), max);
+            let app = http::router(facade);
+            let stop = stopped(stop_rx.clone());
+            tasks.spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+                    .map_err(|e| Error::Internal(format!("HTTP server failed: {e}")))
+            });
+        }
+
+        tokio::select! {
+            () = shutdown => {
+                tracing::info!("shutting down: draining in-flight requests");
+                reporter.set_service_status("", ServingStatus::NotServing).await;
+                let _ = stop_tx.send(true);
+                let drained = async {
+                    while let Some(result) = tasks.join_next().await {
+                        result.map_err(|e| Error::Internal(format!("server task panicked: {e}")))??;
+                    }
+                    Ok::<(), Error>(())
+                };
+                match tokio::time::timeout(grace, drained).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::warn!("shutdown grace period over; closing remaining connections");
+                        Ok(())
+                    }
+                }
+            }
+            Some(result) = tasks.join_next() => {
+                let _ = stop_tx.send(true);
+                result.map_err(|e| Error::Internal(format!("server task panicked: {e}")))?
+            }
+        }
+    }
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn check_health(store: &Store, reporter: &HealthReporter) {
+    let status = match store.ready().await {
+        Ok(()) => ServingStatus::Serving,
+        Err(e) => {
+            tracing::warn!(error = %e, "database not ready");
+            ServingStatus::NotServing
+        }
+    };
+    reporter.set_service_status("", status).await;
+    for service in [
+        "steward.v1.ResourceSetService",
+        "steward.v1.PermissionService",
+        "steward.v1.TokenService",
+    ] {
+        reporter.set_service_status(service, status).await;
+    }
+}
+
+async fn watch_health(store: Store, reporter: HealthReporter, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(HEALTH_INTERVAL) => check_health(&store, &reporter).await,
+            _ = stop.changed() => return,
+        }
+    }
+}

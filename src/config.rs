@@ -1,0 +1,217 @@
+//! Typed settings: defaults → optional TOML file (`--config FILE`) →
+//! `STEWARD_*` environment variables → command-line flags. Every setting has
+//! a working default, so `steward` alone serves on a local SQLite file.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Error;
+
+/// Which parts of Steward this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Core services and HTTP façade in one process (façade calls in-process).
+    #[default]
+    All,
+    /// Only the core gRPC services.
+    Core,
+    /// Only the HTTP façade, calling a core at `core_url`.
+    Facade,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// A setting that may hold a password; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Everything Steward can be configured with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `sqlite://FILE?mode=rwc` or `postgres://USER@HOST/DB`.
+    pub database_url: Secret,
+    /// Where the HTTP façade listens.
+    pub http_addr: SocketAddr,
+    /// Where the core's gRPC services listen.
+    pub grpc_addr: SocketAddr,
+    /// Issuer URL; defaults to `http://{http_addr}` as bound.
+    pub issuer: Option<String>,
+    /// Permission ticket lifetime, seconds.
+    pub ticket_ttl: u64,
+    /// Access token (PAT) lifetime, seconds.
+    pub access_token_ttl: u64,
+    /// Largest accepted request body, bytes (413 past it).
+    pub max_body_bytes: usize,
+    /// OTLP/gRPC collector endpoint; tracing export is off when unset.
+    pub otlp_endpoint: Option<String>,
+    /// `text` or `json` logs.
+    pub log_format: LogFormat,
+    /// Which parts to run.
+    pub role: Role,
+    /// The core's gRPC URL when `role = "facade"`.
+    pub core_url: Option<String>,
+    /// How long to wait for in-flight requests on shutdown, seconds.
+    pub shutdown_grace: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database_url: Secret::new("sqlite://steward.db?mode=rwc"),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            issuer: None,
+            ticket_ttl: 300,
+            access_token_ttl: 3600,
+            max_body_bytes: 64 * 1024,
+            otlp_endpoint: None,
+            log_format: LogFormat::Text,
+            role: Role::All,
+            core_url: None,
+            shutdown_grace: 10,
+        }
+    }
+}
+
+/// The settings readable from `STEWARD_*` variables.
+const ENV_KEYS: [&str; 12] = [
+    "database_url",
+    "http_addr",
+    "grpc_addr",
+    "issuer",
+    "ticket_ttl",
+    "access_token_ttl",
+    "max_body_bytes",
+    "otlp_endpoint",
+    "log_format",
+    "role",
+    "core_url",
+    "shutdown_grace",
+];
+
+impl Settings {
+    /// Loads defaults, then `file` (which must exist if given), then the
+    /// `STEWARD_*` environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, Error> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(Error::invalid_request(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let settings: Settings = figment
+            // Only our keys: Kubernetes injects STEWARD_PORT & co. for a
+            // service named `steward`, and those must not break start-up.
+            .merge(Env::prefixed("STEWARD_").only(&ENV_KEYS))
+            .extract()
+            .map_err(|e| Error::invalid_request(format!("invalid configuration: {e}")))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what types alone cannot.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |m: String| {
+            Err(Error::invalid_request(format!(
+                "invalid configuration: {m}"
+            )))
+        };
+        let url = self.database_url.expose();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return bad(
+                "database_url must start with sqlite:, postgres:// or postgresql://".into(),
+            );
+        }
+        if self.ticket_ttl == 0 || self.access_token_ttl == 0 {
+            return bad("ticket_ttl and access_token_ttl must be positive".into());
+        }
+        if self.max_body_bytes < 1024 {
+            return bad("max_body_bytes must be at least 1024".into());
+        }
+        if let Some(issuer) = &self.issuer
+            && !(issuer.starts_with("https://") || issuer.starts_with("http://"))
+        {
+            return bad(format!("issuer `{issuer}` must be an http(s) URL"));
+        }
+        if self.role == Role::Facade && self.core_url.is_none() {
+            return bad("role `facade` needs core_url (--core-url or STEWARD_CORE_URL)".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_hide_the_database_url() {
+        let settings = Settings::default();
+        assert!(settings.validate().is_ok());
+        let mut with_password = settings.clone();
+        with_password.database_url = Secret::new("postgres://u:hunter2@db/x");
+        assert!(!format!("{with_password:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_toml_file_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("steward-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("steward.toml");
+        std::fs::write(&path, "ticket_ttl = 42\nhttp_addr = \"127.0.0.1:9999\"\n").unwrap();
+        let settings = Settings::load(Some(&path)).unwrap();
+        assert_eq!(settings.ticket_ttl, 42);
+        assert_eq!(settings.http_addr.port(), 9999);
+        std::fs::write(&path, "no_such_setting = 1\n").unwrap();
+        assert!(Settings::load(Some(&path)).is_err());
+        assert!(Settings::load(Some(&dir.join("missing.toml"))).is_err());
+    }
+
+    #[test]
+    fn facade_needs_a_core_url() {
+        let settings = Settings {
+            role: Role::Facade,
+            ..Settings::default()
+        };
+        assert!(settings.validate().is_err());
+    }
+}

@@ -1,0 +1,164 @@
+//! The client registry's rules: what a client may be registered with, and
+//! client authentication (argon2, on the blocking pool, constant-time in
+//! whether the client exists).
+
+use std::sync::OnceLock;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+use super::Core;
+use crate::domain::Error;
+use crate::domain::scope;
+use crate::domain::secret;
+use crate::store::{self, clients::ClientRecord};
+
+/// Grant types a client can be registered for today.
+pub const SUPPORTED_GRANT_TYPES: [&str; 1] = ["client_credentials"];
+
+/// What an operator asks for when registering a client.
+#[derive(Debug, Clone, Default)]
+pub struct NewClient {
+    pub name: String,
+    /// The resource owner a resource server acts for; defaults to the client id.
+    pub owner: Option<String>,
+    /// Defaults to `uma_protection`.
+    pub scopes: Vec<String>,
+    /// Defaults to `client_credentials`.
+    pub grant_types: Vec<String>,
+    pub redirect_uris: Vec<String>,
+}
+
+/// A registered client with its secret, shown exactly once.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CreatedClient {
+    pub client_id: String,
+    pub client_secret: String,
+    pub client_name: String,
+    pub owner: String,
+    pub scopes: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub redirect_uris: Vec<String>,
+}
+
+impl Core {
+    /// Registers a client and returns its one-time secret.
+    pub async fn create_client(&self, request: NewClient) -> Result<CreatedClient, Error> {
+        let name = request.name.trim().to_string();
+        if name.is_empty() {
+            return Err(Error::invalid_request("a client needs a name"));
+        }
+        let grant_types = if request.grant_types.is_empty() {
+            vec![SUPPORTED_GRANT_TYPES[0].to_string()]
+        } else {
+            request.grant_types
+        };
+        if let Some(bad) = grant_types
+            .iter()
+            .find(|g| !SUPPORTED_GRANT_TYPES.contains(&g.as_str()))
+        {
+            return Err(Error::invalid_request(format!(
+                "grant type `{bad}` is not supported (supported: {})",
+                SUPPORTED_GRANT_TYPES.join(", ")
+            )));
+        }
+        let scopes = if request.scopes.is_empty() {
+            vec![scope::PROTECTION.to_string()]
+        } else {
+            request
+                .scopes
+                .iter()
+                .flat_map(|s| scope::split(s))
+                .collect()
+        };
+        for uri in &request.redirect_uris {
+            if !(uri.starts_with("https://") || uri.starts_with("http://")) || uri.contains('#') {
+                return Err(Error::invalid_request(format!(
+                    "redirect URI `{uri}` must be an absolute http(s) URI without a fragment"
+                )));
+            }
+        }
+        let entropy = self.inner.entropy.as_ref();
+        let client_id = secret::mint(entropy, 16)?;
+        let client_secret = secret::mint(entropy, 32)?;
+        let owner = request
+            .owner
+            .filter(|o| !o.trim().is_empty())
+            .unwrap_or_else(|| client_id.clone());
+        let secret_hash = hash_secret(client_secret.clone()).await?;
+        let record = ClientRecord {
+            client_id: client_id.clone(),
+            secret_hash,
+            name: name.clone(),
+            owner: owner.clone(),
+            scopes: scopes.clone(),
+            grant_types: grant_types.clone(),
+            redirect_uris: request.redirect_uris.clone(),
+            created_at: self.now(),
+        };
+        store::clients::insert(&self.inner.store, &record).await?;
+        Ok(CreatedClient {
+            client_id,
+            client_secret,
+            client_name: name,
+            owner,
+            scopes,
+            grant_types,
+            redirect_uris: request.redirect_uris,
+        })
+    }
+
+    /// Authenticates a client by id and secret (`invalid_client` otherwise).
+    pub(crate) async fn authenticate_client(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+    ) -> Result<ClientRecord, Error> {
+        let refused = || Error::InvalidClient("client authentication failed".into());
+        if client_id.is_empty() || client_secret.is_empty() || client_secret.len() > 1024 {
+            return Err(refused());
+        }
+        let record = store::clients::find(&self.inner.store, client_id).await?;
+        // Hash even for unknown clients so timing does not reveal which exist.
+        let hash = match &record {
+            Some(r) => r.secret_hash.clone(),
+            None => dummy_hash().to_string(),
+        };
+        let ok = verify_secret(client_secret.to_string(), hash).await?;
+        match record {
+            Some(record) if ok => Ok(record),
+            _ => Err(refused()),
+        }
+    }
+}
+
+async fn hash_secret(secret: String) -> Result<String, Error> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(secret.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| Error::Internal(format!("cannot hash secret: {e}")))
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("hashing task failed: {e}")))?
+}
+
+async fn verify_secret(secret: String, hash: String) -> Result<bool, Error> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .verify_password(secret.as_bytes(), hash.as_str())
+            .is_ok()
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("verification task failed: {e}")))
+}
+
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        Argon2::default()
+            .hash_password(b"steward-timing-equaliser")
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}

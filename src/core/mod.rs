@@ -1,0 +1,82 @@
+//! The use cases behind Steward's gRPC services. Every protocol rule lives
+//! here, over the store and the pure domain; the gRPC adapters only
+//! translate, and the HTTP façade only reaches these through gRPC.
+
+mod auth;
+pub mod clients;
+pub mod clock;
+pub mod keys;
+mod permissions;
+mod resource_sets;
+mod tokens;
+
+use std::sync::Arc;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use permissions::IssuedTicket;
+pub use tokens::{IssuedToken, RptStatus, TokenRequest};
+
+use crate::domain::Error;
+use crate::domain::secret::Entropy;
+use crate::store::Store;
+use keys::KeyRing;
+
+/// Rules that operators tune.
+#[derive(Debug, Clone)]
+pub struct CorePolicy {
+    /// Steward's issuer URL (`iss` of its tokens).
+    pub issuer: String,
+    /// Lifetime of permission tickets, in seconds.
+    pub ticket_ttl: u64,
+    /// Lifetime of access tokens (PATs), in seconds.
+    pub access_token_ttl: u64,
+}
+
+/// The core services' shared state; cheap to clone.
+#[derive(Clone)]
+pub struct Core {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    keys: KeyRing,
+    clock: Arc<dyn Clock>,
+    entropy: Arc<dyn Entropy>,
+    policy: CorePolicy,
+}
+
+impl Core {
+    /// Loads (or on first start creates) the signing keys and assembles the core.
+    pub async fn new(
+        store: Store,
+        policy: CorePolicy,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+    ) -> Result<Core, Error> {
+        let keys = KeyRing::load_or_create(&store, entropy.as_ref(), clock.now()).await?;
+        Ok(Core {
+            inner: Arc::new(Inner {
+                store,
+                keys,
+                clock,
+                entropy,
+                policy,
+            }),
+        })
+    }
+
+    /// The store, for readiness checks.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The operator policy in force.
+    pub fn policy(&self) -> &CorePolicy {
+        &self.inner.policy
+    }
+
+    fn now(&self) -> crate::domain::UnixTime {
+        self.inner.clock.now()
+    }
+}

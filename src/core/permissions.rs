@@ -1,0 +1,54 @@
+//! Permission registration (draft-06 §3.2).
+
+use super::Core;
+use crate::domain::secret;
+use crate::domain::ticket::{self, RequestedPermission, TICKET_BYTES};
+use crate::domain::{Error, Namespace, UnixTime};
+use crate::store::{self, tickets::NewTicket};
+
+/// A freshly minted ticket. The value is shown once; only its hash is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedTicket {
+    pub ticket: String,
+    pub id: String,
+    pub expires_at: UnixTime,
+}
+
+impl Core {
+    /// Registers the permission a client would need and returns its ticket.
+    pub async fn register_permission(
+        &self,
+        ns: &Namespace,
+        resource_set_id: String,
+        scopes: Vec<String>,
+    ) -> Result<IssuedTicket, Error> {
+        if resource_set_id.is_empty() {
+            return Err(Error::invalid_request("`resource_set_id` is required"));
+        }
+        let store = &self.inner.store;
+        let Some(registered) = store::resource_sets::get(store, ns, &resource_set_id).await? else {
+            return Err(Error::InvalidResourceSetId(format!(
+                "no resource set `{}` is registered",
+                resource_set_id.chars().take(255).collect::<String>()
+            )));
+        };
+        let requested =
+            RequestedPermission::validate(resource_set_id, scopes, &registered.description)?;
+        let now = self.now();
+        let ticket = secret::mint(self.inner.entropy.as_ref(), TICKET_BYTES)?;
+        let new = NewTicket {
+            id: uuid::Uuid::new_v4().to_string(),
+            ticket_hash: secret::token_hash(&ticket),
+            resource_set_id: requested.resource_set_id,
+            scopes: requested.scopes,
+            created_at: now,
+            expires_at: ticket::expires_at(now, self.inner.policy.ticket_ttl),
+        };
+        store::tickets::insert(store, ns, &new).await?;
+        Ok(IssuedTicket {
+            ticket,
+            id: new.id,
+            expires_at: new.expires_at,
+        })
+    }
+}

@@ -1,0 +1,195 @@
+//! The one error type of Steward, named in the protocol's words. It is
+//! rendered exactly twice: to `tonic::Status` (`grpc::status`) and to the
+//! OAuth/UMA JSON body (`http::error`), each by an exhaustive `match`.
+
+/// Every way a request can fail, as the spec names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A required parameter is missing or the request is malformed (400).
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
+    /// Client authentication failed at the token endpoint (401).
+    #[error("invalid_client: {0}")]
+    InvalidClient(String),
+    /// The grant (code, assertion, ticket) is invalid or expired (400).
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(String),
+    /// The client may not use this grant type (400).
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(String),
+    /// The grant type is not supported at all (400).
+    #[error("unsupported_grant_type: {0}")]
+    UnsupportedGrantType(String),
+    /// A scope is not allowed for the client, or not registered for the
+    /// resource set (400).
+    #[error("invalid_scope: {0}")]
+    InvalidScope(String),
+    /// No bearer token was presented (RFC 6750 §3.1: 401 without an error code).
+    #[error("missing bearer token")]
+    MissingToken,
+    /// The bearer token is forged, tampered, expired or unknown (401).
+    #[error("invalid_token: {0}")]
+    InvalidToken(String),
+    /// The bearer token lacks the scope this API needs (403).
+    #[error("insufficient_scope: {0}")]
+    InsufficientScope(String),
+    /// Permission registration named a resource set that is not registered (400).
+    #[error("invalid_resource_set_id: {0}")]
+    InvalidResourceSetId(String),
+    /// The resource set does not exist in the caller's namespace (404).
+    #[error("not_found: {0}")]
+    NotFound(String),
+    /// `If-Match` did not match the current revision (412).
+    #[error("precondition_failed: {0}")]
+    PreconditionFailed(String),
+    /// The HTTP method is not one of the API's operations (405).
+    #[error("unsupported_method_type: {0}")]
+    UnsupportedMethodType(String),
+    /// The request's content type is not one the endpoint reads (415).
+    #[error("unsupported_media_type: {0}")]
+    UnsupportedMediaType(String),
+    /// The request body is larger than the configured limit (413).
+    #[error("request_too_large: {0}")]
+    PayloadTooLarge(String),
+    /// A dependency (the database) cannot be reached right now (503).
+    #[error("temporarily_unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an unexpected failure; the detail is logged, never shown (500).
+    #[error("server_error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The wire code of the spec (`error` member / RFC 6750 `error=`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidRequest(_) => "invalid_request",
+            Error::InvalidClient(_) => "invalid_client",
+            Error::InvalidGrant(_) => "invalid_grant",
+            Error::UnauthorizedClient(_) => "unauthorized_client",
+            Error::UnsupportedGrantType(_) => "unsupported_grant_type",
+            Error::InvalidScope(_) => "invalid_scope",
+            Error::MissingToken | Error::InvalidToken(_) => "invalid_token",
+            Error::InsufficientScope(_) => "insufficient_scope",
+            Error::InvalidResourceSetId(_) => "invalid_resource_set_id",
+            Error::NotFound(_) => "not_found",
+            Error::PreconditionFailed(_) => "precondition_failed",
+            Error::UnsupportedMethodType(_) => "unsupported_method_type",
+            Error::UnsupportedMediaType(_) => "unsupported_media_type",
+            Error::PayloadTooLarge(_) => "request_too_large",
+            Error::Unavailable(_) => "temporarily_unavailable",
+            Error::Internal(_) => "server_error",
+        }
+    }
+
+    /// A key unique per variant, carried as the gRPC `ErrorInfo.reason` so
+    /// the façade can rebuild the exact variant ([`Error::from_reason`]).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::MissingToken => "missing_token",
+            other => other.code(),
+        }
+    }
+
+    /// Human-readable detail; safe to show (never contains secrets).
+    pub fn description(&self) -> &str {
+        match self {
+            Error::MissingToken => "a bearer token is required",
+            Error::Internal(_) => "internal server error",
+            Error::InvalidRequest(d)
+            | Error::InvalidClient(d)
+            | Error::InvalidGrant(d)
+            | Error::UnauthorizedClient(d)
+            | Error::UnsupportedGrantType(d)
+            | Error::InvalidScope(d)
+            | Error::InvalidToken(d)
+            | Error::InsufficientScope(d)
+            | Error::InvalidResourceSetId(d)
+            | Error::NotFound(d)
+            | Error::PreconditionFailed(d)
+            | Error::UnsupportedMethodType(d)
+            | Error::UnsupportedMediaType(d)
+            | Error::PayloadTooLarge(d)
+            | Error::Unavailable(d) => d,
+        }
+    }
+
+    /// Rebuilds an error from its [`reason`](Error::reason) and description;
+    /// an unknown reason becomes [`Error::Internal`].
+    pub fn from_reason(reason: &str, description: String) -> Error {
+        match reason {
+            "invalid_request" => Error::InvalidRequest(description),
+            "invalid_client" => Error::InvalidClient(description),
+            "invalid_grant" => Error::InvalidGrant(description),
+            "unauthorized_client" => Error::UnauthorizedClient(description),
+            "unsupported_grant_type" => Error::UnsupportedGrantType(description),
+            "invalid_scope" => Error::InvalidScope(description),
+            "missing_token" => Error::MissingToken,
+            "invalid_token" => Error::InvalidToken(description),
+            "insufficient_scope" => Error::InsufficientScope(description),
+            "invalid_resource_set_id" => Error::InvalidResourceSetId(description),
+            "not_found" => Error::NotFound(description),
+            "precondition_failed" => Error::PreconditionFailed(description),
+            "unsupported_method_type" => Error::UnsupportedMethodType(description),
+            "unsupported_media_type" => Error::UnsupportedMediaType(description),
+            "request_too_large" => Error::PayloadTooLarge(description),
+            "temporarily_unavailable" => Error::Unavailable(description),
+            _ => Error::Internal(description),
+        }
+    }
+
+    /// Shorthand for a malformed-request error.
+    pub fn invalid_request(description: impl Into<String>) -> Error {
+        Error::InvalidRequest(description.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<Error> {
+        let d = || "detail".to_string();
+        vec![
+            Error::InvalidRequest(d()),
+            Error::InvalidClient(d()),
+            Error::InvalidGrant(d()),
+            Error::UnauthorizedClient(d()),
+            Error::UnsupportedGrantType(d()),
+            Error::InvalidScope(d()),
+            Error::MissingToken,
+            Error::InvalidToken(d()),
+            Error::InsufficientScope(d()),
+            Error::InvalidResourceSetId(d()),
+            Error::NotFound(d()),
+            Error::PreconditionFailed(d()),
+            Error::UnsupportedMethodType(d()),
+            Error::UnsupportedMediaType(d()),
+            Error::PayloadTooLarge(d()),
+            Error::Unavailable(d()),
+        ]
+    }
+
+    #[test]
+    fn every_error_survives_a_round_trip_through_its_reason() {
+        for error in all() {
+            let rebuilt = Error::from_reason(error.reason(), error.description().to_string());
+            assert_eq!(rebuilt, error);
+        }
+    }
+
+    #[test]
+    fn internal_detail_is_never_described() {
+        let error = Error::Internal("db password=hunter2".into());
+        assert_eq!(error.description(), "internal server error");
+        assert_eq!(error.code(), "server_error");
+    }
+
+    #[test]
+    fn unknown_reason_is_internal() {
+        assert!(matches!(
+            Error::from_reason("what", "x".into()),
+            Error::Internal(_)
+        ));
+    }
+}

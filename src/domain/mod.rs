@@ -1,0 +1,18 @@
+//! The pure domain: protocol types, validation and rules that need no
+//! database, network or clock of their own. Time comes in as `now` (seconds
+//! since the Unix epoch) and randomness through [`secret::Entropy`].
+
+pub mod error;
+pub mod namespace;
+pub mod resource_set;
+pub mod rpt;
+pub mod scope;
+pub mod secret;
+pub mod ticket;
+pub mod token;
+
+pub use error::Error;
+pub use namespace::Namespace;
+
+/// Seconds since the Unix epoch; the only notion of time the domain knows.
+pub type UnixTime = i64;

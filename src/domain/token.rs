@@ -1,0 +1,111 @@
+//! Access tokens (PATs, later AATs): the claims Steward signs and the checks
+//! it makes on them once the signature is verified.
+
+use serde::{Deserialize, Serialize};
+
+use super::scope::{self, ApiScope};
+use super::{Error, Namespace, UnixTime};
+
+/// The claims of a Steward access token (a signed JWT).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    /// Steward's issuer URL.
+    pub iss: String,
+    /// The subject the token acts for: the resource owner for a PAT.
+    pub sub: String,
+    /// The OAuth client the token was issued to.
+    pub client_id: String,
+    /// Space-separated granted scopes.
+    pub scope: String,
+    /// Issued at.
+    pub iat: UnixTime,
+    /// Expires at.
+    pub exp: UnixTime,
+    /// Unique token id.
+    pub jti: String,
+}
+
+impl AccessTokenClaims {
+    /// Checks what the signature cannot: issuer, expiry, and that the token
+    /// opens `api`. Returns the namespace the token speaks for.
+    pub fn authorize(
+        &self,
+        issuer: &str,
+        now: UnixTime,
+        api: ApiScope,
+    ) -> Result<Namespace, Error> {
+        if self.iss != issuer {
+            return Err(Error::InvalidToken(
+                "the token was issued by someone else".into(),
+            ));
+        }
+        if now >= self.exp {
+            return Err(Error::InvalidToken("the access token expired".into()));
+        }
+        if self.iat > now + 60 {
+            return Err(Error::InvalidToken("the token is not valid yet".into()));
+        }
+        if !scope::grants(&self.scope, api) {
+            return Err(Error::InsufficientScope(format!(
+                "this API needs a token with the {} scope",
+                api.short_name()
+            )));
+        }
+        Ok(Namespace {
+            client_id: self.client_id.clone(),
+            owner: self.sub.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pat() -> AccessTokenClaims {
+        AccessTokenClaims {
+            iss: "https://as.example.com".into(),
+            sub: "alice".into(),
+            client_id: "photoz".into(),
+            scope: scope::PROTECTION_URI.into(),
+            iat: 1_000,
+            exp: 4_600,
+            jti: "j".into(),
+        }
+    }
+
+    #[test]
+    fn a_valid_pat_opens_its_namespace() {
+        let ns = pat()
+            .authorize("https://as.example.com", 2_000, ApiScope::Protection)
+            .unwrap();
+        assert_eq!(
+            ns,
+            Namespace {
+                client_id: "photoz".into(),
+                owner: "alice".into()
+            }
+        );
+    }
+
+    #[test]
+    fn expiry_issuer_and_scope_are_enforced() {
+        let claims = pat();
+        assert!(matches!(
+            claims.authorize("https://as.example.com", 4_600, ApiScope::Protection),
+            Err(Error::InvalidToken(_))
+        ));
+        assert!(matches!(
+            claims.authorize("https://evil.example.com", 2_000, ApiScope::Protection),
+            Err(Error::InvalidToken(_))
+        ));
+        assert!(matches!(
+            claims.authorize("https://as.example.com", 2_000, ApiScope::Authorization),
+            Err(Error::InsufficientScope(_))
+        ));
+        assert!(matches!(
+            claims.authorize("https://as.example.com", 100, ApiScope::Protection),
+            Err(Error::InvalidToken(_))
+        ));
+    }
+}

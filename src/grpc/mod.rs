@@ -1,0 +1,94 @@
+//! The core's gRPC face (package `steward.v1`): tonic adapters that
+//! authenticate the caller, convert proto ⇄ domain and call one core method.
+//! The same services serve mesh callers over the network and the HTTP
+//! façade in-process ([`in_process`]) or over the network ([`connect`]).
+
+mod convert;
+mod permissions;
+mod resource_sets;
+pub mod status;
+mod tokens;
+
+use std::time::Duration;
+
+use tower::BoxError;
+use tower::ServiceExt;
+use tower::util::BoxCloneSyncService;
+
+use crate::core::Core;
+use crate::domain::Error;
+
+/// Generated protobuf types, clients and servers.
+pub mod proto {
+    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    tonic::include_proto!("steward.v1");
+
+    /// Descriptor set for server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("steward_descriptor");
+}
+
+use proto::permission_service_server::PermissionServiceServer;
+use proto::resource_set_service_server::ResourceSetServiceServer;
+use proto::token_service_server::TokenServiceServer;
+
+pub use status::{from_status, to_status};
+
+/// What the generated clients run on: the core's routes in-process, or a
+/// network channel. One type, so the façade code is the same in both modes.
+pub type Transport = BoxCloneSyncService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    TransportError,
+>;
+
+/// A failure to reach the core at all (a concrete type: boxed `dyn Error`
+/// here trips higher-ranked lifetime inference in axum handlers).
+#[derive(Debug, thiserror::Error)]
+#[error("core transport: {0}")]
+pub struct TransportError(BoxError);
+
+/// The core services as gRPC routes (without health and reflection).
+pub fn core_routes(core: &Core, max_message_bytes: usize) -> tonic::service::Routes {
+    tonic::service::Routes::new(
+        ResourceSetServiceServer::new(resource_sets::ResourceSets::new(core.clone()))
+            .max_decoding_message_size(max_message_bytes),
+    )
+    .add_service(
+        PermissionServiceServer::new(permissions::Permissions::new(core.clone()))
+            .max_decoding_message_size(max_message_bytes),
+    )
+    .add_service(
+        TokenServiceServer::new(tokens::Tokens::new(core.clone()))
+            .max_decoding_message_size(max_message_bytes),
+    )
+}
+
+/// A transport that calls the routes directly: no socket, no TCP hop.
+pub fn in_process(routes: tonic::service::Routes) -> Transport {
+    let routes = routes.prepare();
+    BoxCloneSyncService::new(ServiceExt::<http::Request<tonic::body::Body>>::map_err(
+        routes,
+        |e| TransportError(BoxError::from(e)),
+    ))
+}
+
+/// A transport to a core at `url` (e.g. `http://core:50051`), connected lazily.
+pub fn connect(url: &str) -> Result<Transport, Error> {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+        .map_err(|e| Error::invalid_request(format!("invalid core URL `{url}`: {e}")))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .connect_lazy();
+    Ok(BoxCloneSyncService::new(
+        channel.map_err(|e| TransportError(BoxError::from(e))),
+    ))
+}
+
+/// The gRPC `authorization` metadata value, if any.
+fn authorization<T>(request: &tonic::Request<T>) -> Option<&str> {
+    request
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+}

@@ -1,0 +1,45 @@
+//! `steward.v1.PermissionService` over the core.
+
+use tonic::{Request, Response, Status};
+
+use super::proto::permission_service_server::PermissionService;
+use super::proto::{RegisterPermissionRequest, RegisterPermissionResponse};
+use super::{authorization, to_status};
+use crate::core::Core;
+use crate::domain::scope::ApiScope;
+
+/// The adapter.
+pub(super) struct Permissions {
+    core: Core,
+}
+
+impl Permissions {
+    pub(super) fn new(core: Core) -> Self {
+        Permissions { core }
+    }
+}
+
+#[tonic::async_trait]
+impl PermissionService for Permissions {
+    #[tracing::instrument(name = "PermissionService/RegisterPermission", skip_all)]
+    async fn register_permission(
+        &self,
+        request: Request<RegisterPermissionRequest>,
+    ) -> Result<Response<RegisterPermissionResponse>, Status> {
+        let ns = self
+            .core
+            .authenticate(authorization(&request), ApiScope::Protection)
+            .map_err(|e| to_status(&e))?;
+        let message = request.into_inner();
+        let issued = self
+            .core
+            .register_permission(&ns, message.resource_set_id, message.scopes)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(RegisterPermissionResponse {
+            ticket: issued.ticket,
+            ticket_id: issued.id,
+            expires_at: issued.expires_at,
+        }))
+    }
+}

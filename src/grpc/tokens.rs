@@ -1,0 +1,89 @@
+//! `steward.v1.TokenService` over the core.
+
+use tonic::{Request, Response, Status};
+
+use super::proto::token_service_server::TokenService;
+use super::proto::{
+    GetJwksRequest, GetJwksResponse, IntrospectRptRequest, IntrospectRptResponse,
+    IssueTokenRequest, IssueTokenResponse,
+};
+use super::{authorization, to_status};
+use crate::core::{Core, RptStatus, TokenRequest};
+use crate::domain::scope::ApiScope;
+
+/// The adapter.
+pub(super) struct Tokens {
+    core: Core,
+}
+
+impl Tokens {
+    pub(super) fn new(core: Core) -> Self {
+        Tokens { core }
+    }
+}
+
+#[tonic::async_trait]
+impl TokenService for Tokens {
+    #[tracing::instrument(name = "TokenService/IssueToken", skip_all)]
+    async fn issue_token(
+        &self,
+        request: Request<IssueTokenRequest>,
+    ) -> Result<Response<IssueTokenResponse>, Status> {
+        let message = request.into_inner();
+        let issued = self
+            .core
+            .issue_token(TokenRequest {
+                grant_type: message.grant_type,
+                client_id: message.client_id,
+                client_secret: message.client_secret,
+                scope: message.scope,
+            })
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(IssueTokenResponse {
+            access_token: issued.access_token,
+            token_type: issued.token_type.into(),
+            expires_in: issued.expires_in,
+            scope: issued.scope,
+        }))
+    }
+
+    #[tracing::instrument(name = "TokenService/IntrospectRpt", skip_all)]
+    async fn introspect_rpt(
+        &self,
+        request: Request<IntrospectRptRequest>,
+    ) -> Result<Response<IntrospectRptResponse>, Status> {
+        let ns = self
+            .core
+            .authenticate(authorization(&request), ApiScope::Protection)
+            .map_err(|e| to_status(&e))?;
+        let message = request.into_inner();
+        let status = self
+            .core
+            .rpt_status(&ns, &message.rpt, message.resource_set_id.as_deref())
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(match status {
+            RptStatus::Invalid => IntrospectRptResponse::default(),
+            RptStatus::Active {
+                issued_at,
+                expires_at,
+                permissions,
+            } => IntrospectRptResponse {
+                active: true,
+                permissions: permissions.into_iter().map(Into::into).collect(),
+                exp: expires_at,
+                iat: issued_at,
+            },
+        }))
+    }
+
+    async fn get_jwks(
+        &self,
+        _request: Request<GetJwksRequest>,
+    ) -> Result<Response<GetJwksResponse>, Status> {
+        Ok(Response::new(GetJwksResponse {
+            jwks_json: self.core.jwks().to_string(),
+        }))
+    }
+}

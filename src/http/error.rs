@@ -1,0 +1,77 @@
+//! The domain error as an OAuth/UMA HTTP response: the spec's status, a JSON
+//! body `{"status":"error","error","error_description"}`, `Cache-Control:
+//! no-store`, and `WWW-Authenticate` where RFC 6749/6750 call for it.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::domain::Error;
+
+/// The realm named in `WWW-Authenticate` challenges.
+pub const REALM: &str = "steward";
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Error::InvalidRequest(_)
+            | Error::InvalidGrant(_)
+            | Error::UnauthorizedClient(_)
+            | Error::UnsupportedGrantType(_)
+            | Error::InvalidScope(_)
+            | Error::InvalidResourceSetId(_) => StatusCode::BAD_REQUEST,
+            Error::InvalidClient(_) | Error::MissingToken | Error::InvalidToken(_) => {
+                StatusCode::UNAUTHORIZED
+            }
+            Error::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Error::UnsupportedMethodType(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal(detail) => {
+                tracing::error!(error.detail = %detail, "internal error");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let challenge = match &self {
+            Error::MissingToken => Some(format!("Bearer realm=\"{REALM}\"")),
+            Error::InvalidToken(_) | Error::InsufficientScope(_) => Some(format!(
+                "Bearer realm=\"{REALM}\", error=\"{}\", error_description=\"{}\"",
+                self.code(),
+                quoted(self.description())
+            )),
+            Error::InvalidClient(_) => Some(format!("Basic realm=\"{REALM}\"")),
+            _ => None,
+        };
+        let body = json!({
+            "status": "error",
+            "error": self.code(),
+            "error_description": self.description(),
+        });
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        if matches!(self, Error::UnsupportedMethodType(_)) {
+            headers.insert(header::ALLOW, HeaderValue::from_static("GET, PUT, DELETE"));
+        }
+        response
+    }
+}
+
+/// Makes text safe inside a quoted-string auth-param (RFC 6750 §3 limits the
+/// characters of `error_description`).
+fn quoted(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '"' | '\\' => '\'',
+            c if (' '..='~').contains(&c) => c,
+            _ => '?',
+        })
+        .collect()
+}

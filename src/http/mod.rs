@@ -1,0 +1,134 @@
+//! The HTTP façade: the spec's OAuth/UMA endpoints over the core's gRPC
+//! clients. A handler reads the request, forwards the caller's
+//! `Authorization` header as gRPC metadata, calls one core method and renders
+//! the answer or the error. No protocol rule lives here.
+
+mod discovery;
+pub mod error;
+mod extract;
+mod ops;
+mod permissions;
+mod resource_sets;
+mod rpt_status;
+mod token;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tonic_health::pb::health_client::HealthClient;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::grpc::Transport;
+use crate::grpc::proto::permission_service_client::PermissionServiceClient;
+use crate::grpc::proto::resource_set_service_client::ResourceSetServiceClient;
+use crate::grpc::proto::token_service_client::TokenServiceClient;
+
+/// Endpoint paths, relative to the issuer.
+pub mod paths {
+    pub const CONFIGURATION: &str = "/.well-known/uma-configuration";
+    pub const TOKEN: &str = "/oauth/token";
+    pub const AUTHORIZE: &str = "/oauth/authorize";
+    pub const JWKS: &str = "/oauth/jwks";
+    /// `resource_set_registration_endpoint`; sets live under `/resource_set/{rsid}`.
+    pub const RESOURCE_SET_REGISTRATION: &str = "/uma/rs";
+    pub const PERMISSION_REGISTRATION: &str = "/uma/rs/perm";
+    pub const RPT_STATUS: &str = "/uma/rs/status";
+    pub const INTROSPECTION: &str = "/uma/rs/introspect";
+    pub const RPT: &str = "/uma/client/rpt";
+    pub const PERMISSION_REQUEST: &str = "/uma/client/perm";
+}
+
+/// The generated clients the façade calls the core with.
+#[derive(Clone)]
+pub struct CoreClients {
+    resource_sets: ResourceSetServiceClient<Transport>,
+    permissions: PermissionServiceClient<Transport>,
+    tokens: TokenServiceClient<Transport>,
+    health: HealthClient<Transport>,
+}
+
+impl CoreClients {
+    /// Clients over one transport (in-process routes or a network channel).
+    pub fn new(transport: Transport) -> CoreClients {
+        CoreClients {
+            resource_sets: ResourceSetServiceClient::new(transport.clone()),
+            permissions: PermissionServiceClient::new(transport.clone()),
+            tokens: TokenServiceClient::new(transport.clone()),
+            health: HealthClient::new(transport),
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct Facade {
+    clients: CoreClients,
+    issuer: String,
+    max_body_bytes: usize,
+}
+
+impl Facade {
+    /// A façade for `issuer` calling the core through `clients`.
+    pub fn new(clients: CoreClients, issuer: String, max_body_bytes: usize) -> Facade {
+        Facade {
+            clients,
+            issuer: issuer.trim_end_matches('/').to_string(),
+            max_body_bytes,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+}
+
+/// A gRPC request carrying the caller's `Authorization` as metadata.
+fn authorized<T>(message: T, authorization: Option<&str>) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(value) = authorization.and_then(|v| v.parse().ok()) {
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}
+
+/// The façade's router, with tracing, metrics and a request timeout.
+pub fn router(facade: Facade) -> Router {
+    // Install the recorder before the first request is counted.
+    let _ = crate::telemetry::metrics_handle();
+    let rs = paths::RESOURCE_SET_REGISTRATION;
+    Router::new()
+        .route(paths::CONFIGURATION, get(discovery::configuration))
+        .route(paths::JWKS, get(discovery::jwks))
+        .route(paths::TOKEN, post(token::token))
+        .route(paths::AUTHORIZE, get(token::authorize))
+        .route(
+            &format!("{rs}/resource_set"),
+            get(resource_sets::list).fallback(resource_sets::unsupported_method),
+        )
+        .route(
+            &format!("{rs}/resource_set/"),
+            get(resource_sets::list).fallback(resource_sets::unsupported_method),
+        )
+        .route(
+            &format!("{rs}/resource_set/{{rsid}}"),
+            get(resource_sets::read)
+                .put(resource_sets::put)
+                .delete(resource_sets::delete)
+                .fallback(resource_sets::unsupported_method),
+        )
+        .route(paths::PERMISSION_REGISTRATION, post(permissions::register))
+        .route(paths::RPT_STATUS, post(rpt_status::status))
+        .route(paths::INTROSPECTION, post(rpt_status::introspect_handler))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .with_state(facade)
+        .layer(axum::middleware::from_fn(ops::record_metrics))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(TraceLayer::new_for_http())
+}

@@ -1,0 +1,122 @@
+//! The OAuth token endpoint (RFC 6749 §3.2) and the (not yet served)
+//! authorization endpoint.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::json;
+
+use super::Facade;
+use super::extract::{authorization, form_body, param};
+use crate::domain::Error;
+use crate::grpc::from_status;
+use crate::grpc::proto::IssueTokenRequest;
+
+/// `POST /oauth/token`: client authentication by HTTP Basic or form
+/// parameters (one method only, RFC 6749 §2.3), then the core decides.
+pub async fn token(
+    State(facade): State<Facade>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Error> {
+    let form = form_body(&headers, body, facade.max_body_bytes).await?;
+    let basic = basic_credentials(authorization(&headers))?;
+    let form_id = param(&form, "client_id");
+    let form_secret = param(&form, "client_secret");
+    let (client_id, client_secret) = match (basic, form_secret) {
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid_request(
+                "use one client authentication method, not both Basic and form",
+            ));
+        }
+        (Some((id, secret)), None) => {
+            if form_id.is_some_and(|f| f != id) {
+                return Err(Error::invalid_request(
+                    "client_id does not match the Basic credentials",
+                ));
+            }
+            (id, secret)
+        }
+        (None, Some(secret)) => (form_id.unwrap_or_default().to_string(), secret.to_string()),
+        (None, None) => {
+            return Err(Error::InvalidClient(
+                "client authentication is required".into(),
+            ));
+        }
+    };
+    let issued = facade
+        .clients
+        .tokens
+        .clone()
+        .issue_token(IssueTokenRequest {
+            grant_type: param(&form, "grant_type").unwrap_or_default().to_string(),
+            client_id,
+            client_secret,
+            scope: param(&form, "scope").unwrap_or_default().to_string(),
+        })
+        .await
+        .map_err(|s| from_status(&s))?
+        .into_inner();
+    let mut response = Json(json!({
+        "access_token": issued.access_token,
+        "token_type": issued.token_type,
+        "expires_in": issued.expires_in,
+        "scope": issued.scope,
+    }))
+    .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// Decodes `Authorization: Basic` client credentials; each part is
+/// form-urlencoded (RFC 6749 §2.3.1). Other schemes are ignored here.
+fn basic_credentials(value: Option<&str>) -> Result<Option<(String, String)>, Error> {
+    let Some((scheme, encoded)) = value.and_then(|v| v.trim().split_once(' ')) else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let malformed = || Error::InvalidClient("malformed Basic credentials".into());
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
+    let text = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
+    let unescape = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| malformed())
+    };
+    Ok(Some((unescape(id)?, unescape(secret)?)))
+}
+
+/// `GET /oauth/authorize`: published as `user_endpoint`; the browser flows
+/// behind it are not served yet.
+pub async fn authorize() -> Error {
+    Error::invalid_request(
+        "the authorization_code flow is not enabled on this server; use client_credentials",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let header = format!("Basic {}", STANDARD.encode("my%20client:s%3Acret"));
+        assert_eq!(
+            basic_credentials(Some(&header)).unwrap(),
+            Some(("my client".to_string(), "s:cret".to_string()))
+        );
+        assert_eq!(basic_credentials(Some("Bearer x")).unwrap(), None);
+        assert!(basic_credentials(Some("Basic !!!")).is_err());
+        assert_eq!(basic_credentials(None).unwrap(), None);
+    }
+}

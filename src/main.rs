@@ -1,0 +1,196 @@
+//! `steward`: the command line. Parses flags, loads settings, starts
+//! telemetry and hands over to the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use steward::app::Application;
+use steward::config::{Role, Settings};
+use steward::core::clients::NewClient;
+use steward::core::{Core, CorePolicy, SystemClock};
+use steward::domain::Error;
+use steward::domain::secret::OsEntropy;
+use steward::store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "steward",
+    version,
+    about = "A User-Managed Access (UMA) authorization server"
+)]
+struct Cli {
+    /// TOML settings file (overridden by STEWARD_* environment variables).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP façade and the gRPC core (the default).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage OAuth clients.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+}
+
+#[derive(clap::Args, Default)]
+struct ServeArgs {
+    /// Which parts to run.
+    #[arg(long, value_enum)]
+    role: Option<Role>,
+    /// The core's gRPC URL, for `--role facade`.
+    #[arg(long, value_name = "URL")]
+    core_url: Option<String>,
+    /// HTTP listen address (overrides STEWARD_HTTP_ADDR).
+    #[arg(long, value_name = "ADDR")]
+    http_addr: Option<SocketAddr>,
+    /// gRPC listen address (overrides STEWARD_GRPC_ADDR).
+    #[arg(long, value_name = "ADDR")]
+    grpc_addr: Option<SocketAddr>,
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register a client and print it, with its one-time secret, as JSON.
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// The resource owner this client acts for (its PATs' subject).
+        #[arg(long, value_name = "SUBJECT")]
+        owner: Option<String>,
+        /// A scope the client may be granted (repeatable; default uma_protection).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// A grant type the client may use (repeatable; default client_credentials).
+        #[arg(long = "grant-type", value_name = "TYPE")]
+        grant_types: Vec<String>,
+        /// A redirect URI (repeatable).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("steward: {}", e.description());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => {
+            if let Some(role) = args.role {
+                settings.role = role;
+            }
+            if args.core_url.is_some() {
+                settings.core_url = args.core_url;
+            }
+            if let Some(addr) = args.http_addr {
+                settings.http_addr = addr;
+            }
+            if let Some(addr) = args.grpc_addr {
+                settings.grpc_addr = addr;
+            }
+            serve(settings).await
+        }
+        Command::Migrate => {
+            let store = Store::connect(settings.database_url.expose()).await?;
+            store.migrate().await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Client {
+            command:
+                ClientCommand::Create {
+                    name,
+                    owner,
+                    scopes,
+                    grant_types,
+                    redirect_uris,
+                },
+        } => {
+            let store = Store::connect(settings.database_url.expose()).await?;
+            store.migrate().await?;
+            let policy = CorePolicy {
+                issuer: settings
+                    .issuer
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", settings.http_addr)),
+                ticket_ttl: settings.ticket_ttl,
+                access_token_ttl: settings.access_token_ttl,
+            };
+            let core = Core::new(store, policy, Arc::new(SystemClock), Arc::new(OsEntropy)).await?;
+            let created = core
+                .create_client(NewClient {
+                    name,
+                    owner,
+                    scopes,
+                    grant_types,
+                    redirect_uris,
+                })
+                .await?;
+            let json = serde_json::to_string(&created)
+                .map_err(|e| Error::Internal(format!("cannot render client: {e}")))?;
+            println!("{json}");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), Error> {
+    let _telemetry = steward::telemetry::init(&settings)?;
+    let app = Application::build(settings).await?;
+    let http = app
+        .http_addr()
+        .map_or_else(|| "-".to_string(), |a| a.to_string());
+    let grpc = app
+        .grpc_addr()
+        .map_or_else(|| "-".to_string(), |a| a.to_string());
+    println!(
+        "steward listening: http={http} grpc={grpc} issuer={}",
+        app.issuer()
+    );
+    tracing::info!(%http, %grpc, issuer = app.issuer(), "steward started");
+    app.run(shutdown_signal()).await
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,8 @@
+//! sea-orm entities, one per table. Nothing outside `store` names them.
+
+pub mod client;
+pub mod permission_ticket;
+pub mod resource_set;
+pub mod rpt;
+pub mod rpt_permission;
+pub mod signing_key;

@@ -1,0 +1,101 @@
+//! Persistence with sea-orm. Query functions are shaped like use cases, take
+//! the tenant (namespace) in their signature, and run unchanged on SQLite and
+//! PostgreSQL. Nothing outside this module names an entity.
+
+mod entities;
+
+pub mod clients;
+pub mod keys;
+pub mod resource_sets;
+pub mod rpts;
+pub mod tickets;
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+
+use crate::domain::Error;
+
+/// A handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://…?mode=rwc` or `postgres://…`).
+    pub async fn connect(url: &str) -> Result<Store, Error> {
+        let mut options = ConnectOptions::new(url.to_string());
+        options
+            .max_connections(if url.starts_with("sqlite") { 8 } else { 16 })
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        let db = Database::connect(options).await.map_err(|e| {
+            Error::Unavailable(format!("cannot connect to the database: {}", redact(&e)))
+        })?;
+        Ok(Store { db })
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        Migrator::up(&self.db, None).await.map_err(db_error)
+    }
+
+    /// True when the database answers and no migration is pending (readiness).
+    pub async fn ready(&self) -> Result<(), Error> {
+        self.db
+            .execute_unprepared("SELECT 1")
+            .await
+            .map_err(db_error)?;
+        let pending = Migrator::get_pending_migrations(&self.db)
+            .await
+            .map_err(db_error)?;
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Unavailable(format!(
+                "{} database migration(s) pending",
+                pending.len()
+            )))
+        }
+    }
+
+    pub(crate) fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
+
+/// Maps a database error to the domain: lost connections are `Unavailable`,
+/// the rest `Internal` (logged at the edge, never shown).
+pub(crate) fn db_error(e: DbErr) -> Error {
+    match e {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => {
+            Error::Unavailable("the database is unreachable".into())
+        }
+        other => Error::Internal(format!("database error: {}", redact(&other))),
+    }
+}
+
+/// Database errors may echo the connection URL; keep passwords out of logs.
+fn redact(e: &DbErr) -> String {
+    let text = e.to_string();
+    match (text.find("://"), text.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &text[..scheme], &text[at..])
+        }
+        _ => text,
+    }
+}
+
+/// Encodes a list of strings for a JSON text column.
+pub(crate) fn to_json_list(items: &[String]) -> String {
+    serde_json::Value::from(items.to_vec()).to_string()
+}
+
+/// Decodes a JSON text column written by [`to_json_list`].
+pub(crate) fn from_json_list(text: &str) -> Result<Vec<String>, Error> {
+    serde_json::from_str(text).map_err(|e| Error::Internal(format!("corrupt list column: {e}")))
+}
