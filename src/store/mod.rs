@@ -99,3 +99,57 @@ pub(crate) fn to_json_list(items: &[String]) -> String {
 pub(crate) fn from_json_list(text: &str) -> Result<Vec<String>, Error> {
     serde_json::from_str(text).map_err(|e| Error::Internal(format!("corrupt list column: {e}")))
 }
+
+/// Every row of every table, rendered in a stable order. For tests and
+/// diagnostics: two equal dumps mean the database did not change.
+pub async fn dump(store: &Store) -> Result<String, Error> {
+    use sea_orm::{EntityTrait, QueryOrder};
+    let db = store.db();
+    let mut out = String::new();
+    let clients = entities::client::Entity::find()
+        .order_by_asc(entities::client::Column::ClientId)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    out.push_str(&format!("{clients:?}\n"));
+    let keys = entities::signing_key::Entity::find()
+        .order_by_asc(entities::signing_key::Column::Kid)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    out.push_str(&format!("{keys:?}\n"));
+    let sets = entities::resource_set::Entity::find()
+        .order_by_asc(entities::resource_set::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    out.push_str(&format!("{sets:?}\n"));
+    let tickets = entities::permission_ticket::Entity::find()
+        .order_by_asc(entities::permission_ticket::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    out.push_str(&format!("{tickets:?}\n"));
+    let rpts = entities::rpt::Entity::find()
+        .order_by_asc(entities::rpt::Column::TokenHash)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    out.push_str(&format!("{rpts:?}\n"));
+    let permissions = entities::rpt_permission::Entity::find()
+        .order_by_asc(entities::rpt_permission::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    out.push_str(&format!("{permissions:?}\n"));
+    Ok(out)
+}
+
+/// Number of permission tickets stored (tests prove writes happened or not).
+pub async fn ticket_count(store: &Store) -> Result<u64, Error> {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    entities::permission_ticket::Entity::find()
+        .count(store.db())
+        .await
+        .map_err(db_error)
+}

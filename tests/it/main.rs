@@ -1,1 +1,14 @@
-fn main() {}
+//! Black-box tests: each boots the real server on ephemeral ports over a
+//! fresh database (SQLite, or PostgreSQL when `TEST_DATABASE_URL` is set) and
+//! speaks real HTTP (reqwest) and gRPC (the generated clients) to it.
+
+mod discovery;
+mod helpers;
+mod operations;
+mod parity;
+mod permissions;
+mod resource_sets;
+mod rpt_status;
+mod smoke;
+mod split_mode;
+mod tokens;
