@@ -2,6 +2,7 @@
 //! fresh database (SQLite, or PostgreSQL when `TEST_DATABASE_URL` is set) and
 //! speaks real HTTP (reqwest) and gRPC (the generated clients) to it.
 
+mod cli;
 mod discovery;
 mod helpers;
 mod operations;

@@ -1,0 +1,192 @@
+//! The operator interface: `steward migrate`, `steward client create`,
+//! `--config FILE`, `STEWARD_*` variables, and `steward serve` with SIGTERM.
+
+use std::process::Stdio;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::helpers::{fresh_database_url, spawn_app_with};
+
+fn steward() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_steward"));
+    command.env_clear().kill_on_drop(true);
+    command
+}
+
+#[tokio::test]
+async fn client_create_prints_credentials_a_server_on_the_same_database_accepts() {
+    let database_url = fresh_database_url().await;
+    let output = steward()
+        .env("STEWARD_DATABASE_URL", &database_url)
+        .args(["client", "create", "--name", "photoz", "--owner", "alice"])
+        .args(["--scope", "uma_protection"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        stdout.trim().lines().count(),
+        1,
+        "one JSON object on stdout"
+    );
+    let created: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(created["owner"], "alice");
+    assert_eq!(created["scopes"], serde_json::json!(["uma_protection"]));
+    let client_id = created["client_id"].as_str().unwrap();
+    let secret = created["client_secret"].as_str().unwrap();
+
+    let app =
+        spawn_app_with(|s| s.database_url = steward::config::Secret::new(&database_url)).await;
+    let response = app.token_request(client_id, secret, "uma_protection").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        !app.dump().await.contains(secret),
+        "secret stored only hashed"
+    );
+}
+
+#[tokio::test]
+async fn migrate_reads_the_config_file_and_is_repeatable() {
+    let database_url = fresh_database_url().await;
+    let dir = std::env::temp_dir().join(format!("steward-cli-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("steward.toml");
+    std::fs::write(&config, format!("database_url = \"{database_url}\"\n")).unwrap();
+    for _ in 0..2 {
+        let output = steward()
+            .arg("--config")
+            .arg(&config)
+            .arg("migrate")
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim(),
+            "migrations applied"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_input_to_the_cli_fails_with_a_clear_message() {
+    let database_url = fresh_database_url().await;
+    let output = steward()
+        .env("STEWARD_DATABASE_URL", &database_url)
+        .args([
+            "client",
+            "create",
+            "--name",
+            "x",
+            "--grant-type",
+            "password",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("grant type `password` is not supported")
+    );
+
+    let output = steward()
+        .env("STEWARD_TICKET_TTL", "soon")
+        .arg("migrate")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid configuration"));
+
+    let output = steward()
+        .args(["--config", "/nonexistent/steward.toml", "migrate"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("does not exist"));
+}
+
+#[tokio::test]
+async fn serve_prints_its_ports_serves_and_stops_on_sigterm() {
+    let database_url = fresh_database_url().await;
+    let mut child = steward()
+        .env("STEWARD_DATABASE_URL", &database_url)
+        .env("STEWARD_HTTP_ADDR", "127.0.0.1:0")
+        .env("STEWARD_GRPC_ADDR", "127.0.0.1:0")
+        .env("STEWARD_TICKET_TTL", "60")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let banner = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("server printed its ports");
+        if line.starts_with("steward listening:") {
+            break line;
+        }
+    };
+    let http = banner
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http="))
+        .unwrap()
+        .to_string();
+    assert!(banner.contains("grpc=127.0.0.1:"), "{banner}");
+    let health = reqwest::get(format!("http://{http}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().await.unwrap();
+    assert!(status.success(), "graceful exit on SIGTERM, got {status:?}");
+}
+
+#[tokio::test]
+async fn postgres_connection_errors_do_not_print_the_password() {
+    let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
+        eprintln!("skipped: TEST_DATABASE_URL is not set (PostgreSQL-only test)");
+        return;
+    };
+    let (_, rest) = base.split_once("://").unwrap();
+    let host = rest.split_once('@').map_or(rest, |(_, h)| h);
+    // A port where nothing listens, with a password in the URL.
+    let host_only = host.split_once(':').map_or(host, |(h, _)| h);
+    let url = format!("postgres://user:hunter2secret@{host_only}:1/nothing");
+    let output = steward()
+        .env("STEWARD_DATABASE_URL", url)
+        .arg("migrate")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot connect to the database"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2secret"), "{stderr}");
+}
