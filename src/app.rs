@@ -159,6 +159,7 @@ impl Application {
             let stop = stopped(stop_rx.clone());
             tasks.spawn(async move {
                 tonic::transport::Server::builder()
+                    .trace_fn(|request| crate::telemetry::request_span(request, "grpc"))
                     .add_routes(network_routes)
                     .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
                     .await

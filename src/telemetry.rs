@@ -64,6 +64,9 @@ pub fn init(settings: &Settings) -> Result<TelemetryGuard, Error> {
         }
         None => (None, None),
     };
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
     tracing_subscriber::registry()
         .with(filter)
         .with(fmt)
@@ -84,4 +87,67 @@ pub fn metrics_handle() -> Option<&'static PrometheusHandle> {
             metrics::set_global_recorder(recorder).ok().map(|()| handle)
         })
         .as_ref()
+}
+
+/// Reads W3C trace context from HTTP headers.
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+/// Writes W3C trace context into gRPC metadata.
+struct MetadataInjector<'a>(&'a mut tonic::metadata::MetadataMap);
+
+impl opentelemetry::propagation::Injector for MetadataInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (
+            tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
+            value.parse(),
+        ) {
+            self.0.insert(key, value);
+        }
+    }
+}
+
+/// A span for one incoming HTTP or gRPC request, continuing the caller's
+/// trace when it sent `traceparent`. Only method and route are recorded —
+/// never headers, bodies or tokens.
+pub fn request_span<B>(request: &http::Request<B>, protocol: &'static str) -> tracing::Span {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(
+            || request.uri().path().to_string(),
+            |p| p.as_str().to_string(),
+        );
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format!("{} {route}", request.method()),
+        protocol,
+        http.request.method = %request.method(),
+        http.route = %route,
+    );
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&HeaderExtractor(request.headers()))
+    });
+    // Fails only when no OpenTelemetry layer is installed; then there is no trace to join.
+    let _ = span.set_parent(parent);
+    span
+}
+
+/// Propagates the current span's trace context to the core in gRPC metadata.
+pub fn inject_trace_context(metadata: &mut tonic::metadata::MetadataMap) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let context = tracing::Span::current().context();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut MetadataInjector(metadata));
+    });
 }

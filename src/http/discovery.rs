@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Facade, paths};
+use super::{Facade, authorized, paths};
 use crate::domain::Error;
 use crate::grpc::from_status;
 use crate::grpc::proto::GetJwksRequest;
@@ -44,7 +44,7 @@ pub async fn jwks(State(facade): State<Facade>) -> Result<Response, Error> {
         .clients
         .tokens
         .clone()
-        .get_jwks(GetJwksRequest {})
+        .get_jwks(authorized(GetJwksRequest {}, None))
         .await
         .map_err(|s| from_status(&s))?
         .into_inner()

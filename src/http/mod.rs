@@ -84,9 +84,11 @@ impl Facade {
     }
 }
 
-/// A gRPC request carrying the caller's `Authorization` as metadata.
+/// A gRPC request to the core carrying the caller's `Authorization` and the
+/// current trace context as metadata.
 fn authorized<T>(message: T, authorization: Option<&str>) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
+    crate::telemetry::inject_trace_context(request.metadata_mut());
     if let Some(value) = authorization.and_then(|v| v.parse().ok()) {
         request.metadata_mut().insert("authorization", value);
     }
@@ -130,5 +132,9 @@ pub fn router(facade: Facade) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                crate::telemetry::request_span(request, "http")
+            }),
+        )
 }

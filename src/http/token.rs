@@ -10,8 +10,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 
-use super::Facade;
 use super::extract::{authorization, form_body, param};
+use super::{Facade, authorized};
 use crate::domain::Error;
 use crate::grpc::from_status;
 use crate::grpc::proto::IssueTokenRequest;
@@ -52,12 +52,15 @@ pub async fn token(
         .clients
         .tokens
         .clone()
-        .issue_token(IssueTokenRequest {
-            grant_type: param(&form, "grant_type").unwrap_or_default().to_string(),
-            client_id,
-            client_secret,
-            scope: param(&form, "scope").unwrap_or_default().to_string(),
-        })
+        .issue_token(authorized(
+            IssueTokenRequest {
+                grant_type: param(&form, "grant_type").unwrap_or_default().to_string(),
+                client_id,
+                client_secret,
+                scope: param(&form, "scope").unwrap_or_default().to_string(),
+            },
+            None,
+        ))
         .await
         .map_err(|s| from_status(&s))?
         .into_inner();

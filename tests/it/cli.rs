@@ -126,6 +126,9 @@ async fn serve_prints_its_ports_serves_and_stops_on_sigterm() {
         .env("STEWARD_HTTP_ADDR", "127.0.0.1:0")
         .env("STEWARD_GRPC_ADDR", "127.0.0.1:0")
         .env("STEWARD_TICKET_TTL", "60")
+        // Trace export on, with no collector listening: serving must not care.
+        .env("STEWARD_OTLP_ENDPOINT", "http://127.0.0.1:9")
+        .env("STEWARD_LOG_FORMAT", "json")
         .arg("serve")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
