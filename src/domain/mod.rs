@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod namespace;
+pub mod policy;
 pub mod resource_set;
 pub mod rpt;
 pub mod scope;

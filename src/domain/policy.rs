@@ -1,0 +1,517 @@
+//! Owner policies and their evaluation: pure, deterministic, time passed in.
+//!
+//! Rules: default deny; a matching deny beats any permit; a grant never
+//! exceeds what was requested and is registered; a policy that could permit
+//! but lacks claims asks for them; a permit that needs the owner's approval
+//! holds the request as pending. Every decision names the policies behind it.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{Error, UnixTime};
+
+/// Most entries in one policy list field.
+const MAX_ITEMS: usize = 256;
+
+/// Permit or deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    #[default]
+    Permit,
+    Deny,
+}
+
+/// Whether a permit applies at once or waits for the owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Approval {
+    #[default]
+    Automatic,
+    Owner,
+}
+
+/// A condition on one claim of the requesting party.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimCondition {
+    /// The claim name, e.g. `email`.
+    pub name: String,
+    /// The claim must equal this value (or, for an array claim, contain it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<Value>,
+    /// The claim must be one of these (or, for an array claim, share one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_of: Option<Vec<Value>>,
+}
+
+impl ClaimCondition {
+    fn validate(&self) -> Result<(), Error> {
+        if self.name.trim().is_empty() {
+            return Err(Error::invalid_request("a claim condition needs a `name`"));
+        }
+        match (&self.equals, &self.one_of) {
+            (Some(_), None) => Ok(()),
+            (None, Some(values)) if !values.is_empty() => Ok(()),
+            _ => Err(Error::invalid_request(format!(
+                "claim condition `{}` needs exactly one of `equals` or a non-empty `one_of`",
+                self.name
+            ))),
+        }
+    }
+
+    /// Whether the claims satisfy this condition; `None` when the claim is absent.
+    fn holds(&self, claims: &Map<String, Value>) -> Option<bool> {
+        let actual = claims.get(&self.name)?;
+        let candidates: Vec<&Value> = match actual {
+            Value::Array(items) => items.iter().collect(),
+            single => vec![single],
+        };
+        let wanted: Vec<&Value> = match (&self.equals, &self.one_of) {
+            (Some(value), _) => vec![value],
+            (None, Some(values)) => values.iter().collect(),
+            (None, None) => return Some(false),
+        };
+        Some(candidates.iter().any(|c| wanted.contains(c)))
+    }
+}
+
+/// What a resource server writes (on its owner's behalf) to create a policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDefinition {
+    pub name: String,
+    /// Scopes of the resource set this policy speaks about.
+    pub scopes: Vec<String>,
+    /// Client ids it applies to; empty means any client.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<String>,
+    /// Requesting-party subjects it applies to; empty means anyone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<String>,
+    /// Conditions on verified claims, all of which must hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<ClaimCondition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<UnixTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<UnixTime>,
+    #[serde(default)]
+    pub effect: Effect,
+    #[serde(default)]
+    pub approval: Approval,
+}
+
+impl PolicyDefinition {
+    /// Checks the definition against the resource set's registered scopes.
+    pub fn validate(&self, registered_scopes: &[String]) -> Result<(), Error> {
+        if self.name.trim().is_empty() {
+            return Err(Error::invalid_request("a policy needs a `name`"));
+        }
+        if self.scopes.is_empty() {
+            return Err(Error::invalid_request("a policy needs at least one scope"));
+        }
+        for list in [&self.scopes, &self.clients, &self.subjects] {
+            if list.len() > MAX_ITEMS {
+                return Err(Error::invalid_request(format!(
+                    "policy lists hold at most {MAX_ITEMS} entries"
+                )));
+            }
+        }
+        if self.claims.len() > MAX_ITEMS {
+            return Err(Error::invalid_request("too many claim conditions"));
+        }
+        if let Some(scope) = self.scopes.iter().find(|s| !registered_scopes.contains(s)) {
+            return Err(Error::InvalidScope(format!(
+                "scope `{scope}` is not registered for this resource set"
+            )));
+        }
+        for condition in &self.claims {
+            condition.validate()?;
+        }
+        if let (Some(from), Some(to)) = (self.not_before, self.not_after)
+            && from >= to
+        {
+            return Err(Error::invalid_request(
+                "`not_before` must be before `not_after`",
+            ));
+        }
+        if self.effect == Effect::Deny && self.approval == Approval::Owner {
+            return Err(Error::invalid_request(
+                "a deny policy cannot wait for owner approval",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A stored policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub id: String,
+    pub definition: PolicyDefinition,
+}
+
+/// Who asks, for what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionRequest<'a> {
+    pub client_id: &'a str,
+    pub subject: &'a str,
+    /// Verified claims about the requesting party.
+    pub claims: &'a Map<String, Value>,
+    pub requested_scopes: &'a [String],
+    /// The resource set's currently registered scopes.
+    pub registered_scopes: &'a [String],
+    /// Whether the owner already approved this request.
+    pub owner_approved: bool,
+    pub now: UnixTime,
+}
+
+/// The outcome of evaluating a resource set's policies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Grant these scopes.
+    Permit {
+        scopes: Vec<String>,
+        policies: Vec<String>,
+    },
+    /// Refuse (default deny when `policies` is empty).
+    Deny { policies: Vec<String> },
+    /// Could permit once these claims are supplied.
+    NeedClaims {
+        claims: Vec<String>,
+        policies: Vec<String>,
+    },
+    /// Would permit once the owner approves.
+    Pending {
+        scopes: Vec<String>,
+        policies: Vec<String>,
+    },
+}
+
+/// Evaluates `policies` for `request`.
+pub fn decide(policies: &[Policy], request: &DecisionRequest<'_>) -> Decision {
+    let wanted: BTreeSet<&str> = request
+        .requested_scopes
+        .iter()
+        .map(String::as_str)
+        .filter(|s| request.registered_scopes.iter().any(|r| r == s))
+        .collect();
+    if wanted.is_empty() || wanted.len() != request.requested_scopes.len() {
+        return Decision::Deny { policies: vec![] };
+    }
+    let applicable: Vec<&Policy> = policies
+        .iter()
+        .filter(|p| {
+            let d = &p.definition;
+            d.not_before.is_none_or(|t| request.now >= t)
+                && d.not_after.is_none_or(|t| request.now < t)
+                && (d.clients.is_empty() || d.clients.iter().any(|c| c == request.client_id))
+                && (d.subjects.is_empty() || d.subjects.iter().any(|s| s == request.subject))
+                && d.scopes.iter().any(|s| wanted.contains(s.as_str()))
+        })
+        .collect();
+
+    // Claims: satisfied, or which ones are missing (a present but wrong claim fails).
+    let claim_state = |p: &Policy| -> Result<(), Vec<String>> {
+        let mut missing = Vec::new();
+        for condition in &p.definition.claims {
+            match condition.holds(request.claims) {
+                Some(true) => {}
+                Some(false) => return Err(Vec::new()),
+                None => missing.push(condition.name.clone()),
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(missing)
+        }
+    };
+
+    let denying: Vec<String> = applicable
+        .iter()
+        .filter(|p| p.definition.effect == Effect::Deny && claim_state(p).is_ok())
+        .map(|p| p.id.clone())
+        .collect();
+    if !denying.is_empty() {
+        return Decision::Deny { policies: denying };
+    }
+
+    let mut automatic: BTreeSet<&str> = BTreeSet::new();
+    let mut with_owner: BTreeSet<&str> = BTreeSet::new();
+    let mut automatic_policies = Vec::new();
+    let mut owner_policies = Vec::new();
+    let mut missing_claims: BTreeSet<String> = BTreeSet::new();
+    let mut claim_policies = Vec::new();
+    for p in applicable
+        .iter()
+        .filter(|p| p.definition.effect == Effect::Permit)
+    {
+        match claim_state(p) {
+            Ok(()) => {
+                let scopes = p
+                    .definition
+                    .scopes
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|s| wanted.contains(s));
+                if p.definition.approval == Approval::Owner {
+                    with_owner.extend(scopes);
+                    owner_policies.push(p.id.clone());
+                } else {
+                    automatic.extend(scopes);
+                    automatic_policies.push(p.id.clone());
+                }
+            }
+            Err(missing) if !missing.is_empty() => {
+                missing_claims.extend(missing);
+                claim_policies.push(p.id.clone());
+            }
+            Err(_) => {}
+        }
+    }
+    let scopes: Vec<String> = request.requested_scopes.to_vec();
+    if automatic.len() == wanted.len() {
+        return Decision::Permit {
+            scopes,
+            policies: automatic_policies,
+        };
+    }
+    if automatic.union(&with_owner).count() == wanted.len() {
+        let mut policies = automatic_policies;
+        policies.extend(owner_policies);
+        return if request.owner_approved {
+            Decision::Permit { scopes, policies }
+        } else {
+            Decision::Pending { scopes, policies }
+        };
+    }
+    if !missing_claims.is_empty() {
+        return Decision::NeedClaims {
+            claims: missing_claims.into_iter().collect(),
+            policies: claim_policies,
+        };
+    }
+    Decision::Deny { policies: vec![] }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn policy(id: &str, value: Value) -> Policy {
+        Policy {
+            id: id.into(),
+            definition: serde_json::from_value(value).unwrap(),
+        }
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    struct Ask {
+        client: &'static str,
+        subject: &'static str,
+        claims: Map<String, Value>,
+        scopes: Vec<String>,
+        approved: bool,
+        now: UnixTime,
+    }
+
+    impl Ask {
+        fn new(scopes: &[&str]) -> Ask {
+            Ask {
+                client: "app",
+                subject: "bob",
+                claims: Map::new(),
+                scopes: strings(scopes),
+                approved: false,
+                now: 1_000,
+            }
+        }
+
+        fn decide(&self, policies: &[Policy]) -> Decision {
+            let registered = strings(&["view", "edit", "delete"]);
+            decide(
+                policies,
+                &DecisionRequest {
+                    client_id: self.client,
+                    subject: self.subject,
+                    claims: &self.claims,
+                    requested_scopes: &self.scopes,
+                    registered_scopes: &registered,
+                    owner_approved: self.approved,
+                    now: self.now,
+                },
+            )
+        }
+    }
+
+    #[test]
+    fn no_policy_means_deny() {
+        assert_eq!(
+            Ask::new(&["view"]).decide(&[]),
+            Decision::Deny { policies: vec![] }
+        );
+    }
+
+    #[test]
+    fn a_matching_permit_grants_exactly_the_requested_scopes() {
+        let p = policy(
+            "p1",
+            json!({"name": "friends", "scopes": ["view", "edit"], "subjects": ["bob"]}),
+        );
+        assert_eq!(
+            Ask::new(&["view"]).decide(&[p.clone()]),
+            Decision::Permit {
+                scopes: strings(&["view"]),
+                policies: strings(&["p1"])
+            }
+        );
+        let mut other = Ask::new(&["view"]);
+        other.subject = "mallory";
+        assert_eq!(
+            other.decide(&[p.clone()]),
+            Decision::Deny { policies: vec![] }
+        );
+        assert_eq!(
+            Ask::new(&["view", "delete"]).decide(&[p]),
+            Decision::Deny { policies: vec![] }
+        );
+    }
+
+    #[test]
+    fn unregistered_scopes_are_never_granted() {
+        let p = policy("p1", json!({"name": "all", "scopes": ["view"]}));
+        assert_eq!(
+            Ask::new(&["view", "admin"]).decide(&[p]),
+            Decision::Deny { policies: vec![] }
+        );
+    }
+
+    #[test]
+    fn deny_beats_permit() {
+        let permit = policy("p", json!({"name": "all", "scopes": ["view"]}));
+        let deny = policy(
+            "d",
+            json!({"name": "not app", "scopes": ["view"], "clients": ["app"], "effect": "deny"}),
+        );
+        assert_eq!(
+            Ask::new(&["view"]).decide(&[permit, deny]),
+            Decision::Deny {
+                policies: strings(&["d"])
+            }
+        );
+    }
+
+    #[test]
+    fn missing_claims_are_named_and_wrong_claims_deny() {
+        let p = policy(
+            "p",
+            json!({"name": "staff", "scopes": ["view"], "claims": [{"name": "email", "one_of": ["bob@example.com"]}]}),
+        );
+        assert_eq!(
+            Ask::new(&["view"]).decide(&[p.clone()]),
+            Decision::NeedClaims {
+                claims: strings(&["email"]),
+                policies: strings(&["p"])
+            }
+        );
+        let mut with = Ask::new(&["view"]);
+        with.claims.insert("email".into(), json!("bob@example.com"));
+        assert!(matches!(with.decide(&[p.clone()]), Decision::Permit { .. }));
+        let mut wrong = Ask::new(&["view"]);
+        wrong
+            .claims
+            .insert("email".into(), json!("eve@example.com"));
+        assert_eq!(wrong.decide(&[p]), Decision::Deny { policies: vec![] });
+    }
+
+    #[test]
+    fn array_claims_match_by_membership() {
+        let p = policy(
+            "p",
+            json!({"name": "g", "scopes": ["view"], "claims": [{"name": "groups", "equals": "staff"}]}),
+        );
+        let mut ask = Ask::new(&["view"]);
+        ask.claims
+            .insert("groups".into(), json!(["users", "staff"]));
+        assert!(matches!(ask.decide(&[p]), Decision::Permit { .. }));
+    }
+
+    #[test]
+    fn validity_window_is_half_open() {
+        let p = policy(
+            "p",
+            json!({"name": "w", "scopes": ["view"], "not_before": 1000, "not_after": 2000}),
+        );
+        let mut ask = Ask::new(&["view"]);
+        for (now, permitted) in [(999, false), (1000, true), (1999, true), (2000, false)] {
+            ask.now = now;
+            assert_eq!(
+                matches!(ask.decide(&[p.clone()]), Decision::Permit { .. }),
+                permitted,
+                "at {now}"
+            );
+        }
+    }
+
+    #[test]
+    fn owner_approval_holds_until_approved_unless_an_automatic_policy_suffices() {
+        let owner = policy(
+            "o",
+            json!({"name": "ask me", "scopes": ["view", "edit"], "approval": "owner"}),
+        );
+        let auto = policy("a", json!({"name": "view ok", "scopes": ["view"]}));
+        let mut ask = Ask::new(&["edit"]);
+        assert_eq!(
+            ask.decide(&[owner.clone(), auto.clone()]),
+            Decision::Pending {
+                scopes: strings(&["edit"]),
+                policies: strings(&["o"])
+            }
+        );
+        ask.approved = true;
+        assert!(matches!(
+            ask.decide(&[owner.clone(), auto.clone()]),
+            Decision::Permit { .. }
+        ));
+        assert_eq!(
+            Ask::new(&["view"]).decide(&[owner, auto]),
+            Decision::Permit {
+                scopes: strings(&["view"]),
+                policies: strings(&["a"])
+            }
+        );
+    }
+
+    #[test]
+    fn definitions_are_validated() {
+        let registered = strings(&["view"]);
+        let parse = |v: Value| serde_json::from_value::<PolicyDefinition>(v);
+        assert!(parse(json!({"name": "x", "scopes": ["view"], "bogus": 1})).is_err());
+        let bad_scope = parse(json!({"name": "x", "scopes": ["edit"]})).unwrap();
+        assert!(matches!(
+            bad_scope.validate(&registered),
+            Err(Error::InvalidScope(_))
+        ));
+        let bad_claim =
+            parse(json!({"name": "x", "scopes": ["view"], "claims": [{"name": "email"}]})).unwrap();
+        assert!(bad_claim.validate(&registered).is_err());
+        let bad_window =
+            parse(json!({"name": "x", "scopes": ["view"], "not_before": 5, "not_after": 5}))
+                .unwrap();
+        assert!(bad_window.validate(&registered).is_err());
+        let ok = parse(
+            json!({"name": "x", "scopes": ["view"], "claims": [{"name": "email", "equals": "a"}]}),
+        )
+        .unwrap();
+        assert!(ok.validate(&registered).is_ok());
+    }
+}
