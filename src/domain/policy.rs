@@ -368,7 +368,7 @@ mod tests {
             json!({"name": "friends", "scopes": ["view", "edit"], "subjects": ["bob"]}),
         );
         assert_eq!(
-            Ask::new(&["view"]).decide(&[p.clone()]),
+            Ask::new(&["view"]).decide(std::slice::from_ref(&p)),
             Decision::Permit {
                 scopes: strings(&["view"]),
                 policies: strings(&["p1"])
@@ -377,7 +377,7 @@ mod tests {
         let mut other = Ask::new(&["view"]);
         other.subject = "mallory";
         assert_eq!(
-            other.decide(&[p.clone()]),
+            other.decide(std::slice::from_ref(&p)),
             Decision::Deny { policies: vec![] }
         );
         assert_eq!(
@@ -417,7 +417,7 @@ mod tests {
             json!({"name": "staff", "scopes": ["view"], "claims": [{"name": "email", "one_of": ["bob@example.com"]}]}),
         );
         assert_eq!(
-            Ask::new(&["view"]).decide(&[p.clone()]),
+            Ask::new(&["view"]).decide(std::slice::from_ref(&p)),
             Decision::NeedClaims {
                 claims: strings(&["email"]),
                 policies: strings(&["p"])
@@ -425,7 +425,10 @@ mod tests {
         );
         let mut with = Ask::new(&["view"]);
         with.claims.insert("email".into(), json!("bob@example.com"));
-        assert!(matches!(with.decide(&[p.clone()]), Decision::Permit { .. }));
+        assert!(matches!(
+            with.decide(std::slice::from_ref(&p)),
+            Decision::Permit { .. }
+        ));
         let mut wrong = Ask::new(&["view"]);
         wrong
             .claims
@@ -455,7 +458,10 @@ mod tests {
         for (now, permitted) in [(999, false), (1000, true), (1999, true), (2000, false)] {
             ask.now = now;
             assert_eq!(
-                matches!(ask.decide(&[p.clone()]), Decision::Permit { .. }),
+                matches!(
+                    ask.decide(std::slice::from_ref(&p)),
+                    Decision::Permit { .. }
+                ),
                 permitted,
                 "at {now}"
             );
