@@ -36,6 +36,24 @@ pub enum Error {
     /// Permission registration named a resource set that is not registered (400).
     #[error("invalid_resource_set_id: {0}")]
     InvalidResourceSetId(String),
+    /// The permission ticket is unknown, used, or not this client's (400).
+    #[error("invalid_requester_ticket: {0}")]
+    InvalidTicket(String),
+    /// The permission ticket expired (400).
+    #[error("expired_requester_ticket: {0}")]
+    ExpiredTicket(String),
+    /// The owner's policies refuse the permission (403).
+    #[error("not_authorized_permission: {0}")]
+    NotAuthorized(String),
+    /// A policy could permit once the requesting party supplies these claims (403).
+    #[error("need_claims: {claims:?}")]
+    NeedClaims {
+        /// Names of the claims a policy is waiting for.
+        claims: Vec<String>,
+    },
+    /// The request waits for the resource owner's approval (403).
+    #[error("request_submitted: {0}")]
+    RequestSubmitted(String),
     /// The resource set does not exist in the caller's namespace (404).
     #[error("not_found: {0}")]
     NotFound(String),
@@ -72,6 +90,11 @@ impl Error {
             Error::MissingToken | Error::InvalidToken(_) => "invalid_token",
             Error::InsufficientScope(_) => "insufficient_scope",
             Error::InvalidResourceSetId(_) => "invalid_resource_set_id",
+            Error::InvalidTicket(_) => "invalid_requester_ticket",
+            Error::ExpiredTicket(_) => "expired_requester_ticket",
+            Error::NotAuthorized(_) => "not_authorized_permission",
+            Error::NeedClaims { .. } => "need_claims",
+            Error::RequestSubmitted(_) => "request_submitted",
             Error::NotFound(_) => "not_found",
             Error::PreconditionFailed(_) => "precondition_failed",
             Error::UnsupportedMethodType(_) => "unsupported_method_type",
@@ -95,6 +118,7 @@ impl Error {
     pub fn description(&self) -> &str {
         match self {
             Error::MissingToken => "a bearer token is required",
+            Error::NeedClaims { .. } => "the requesting party must supply more claims",
             Error::Internal(_) => "internal server error",
             Error::InvalidRequest(d)
             | Error::InvalidClient(d)
@@ -105,6 +129,10 @@ impl Error {
             | Error::InvalidToken(d)
             | Error::InsufficientScope(d)
             | Error::InvalidResourceSetId(d)
+            | Error::InvalidTicket(d)
+            | Error::ExpiredTicket(d)
+            | Error::NotAuthorized(d)
+            | Error::RequestSubmitted(d)
             | Error::NotFound(d)
             | Error::PreconditionFailed(d)
             | Error::UnsupportedMethodType(d)
@@ -114,9 +142,17 @@ impl Error {
         }
     }
 
-    /// Rebuilds an error from its [`reason`](Error::reason) and description;
-    /// an unknown reason becomes [`Error::Internal`].
-    pub fn from_reason(reason: &str, description: String) -> Error {
+    /// The claims a [`Error::NeedClaims`] waits for (empty otherwise).
+    pub fn required_claims(&self) -> &[String] {
+        match self {
+            Error::NeedClaims { claims } => claims,
+            _ => &[],
+        }
+    }
+
+    /// Rebuilds an error from its [`reason`](Error::reason), description and
+    /// required claims; an unknown reason becomes [`Error::Internal`].
+    pub fn from_reason(reason: &str, description: String, required_claims: Vec<String>) -> Error {
         match reason {
             "invalid_request" => Error::InvalidRequest(description),
             "invalid_client" => Error::InvalidClient(description),
@@ -128,6 +164,13 @@ impl Error {
             "invalid_token" => Error::InvalidToken(description),
             "insufficient_scope" => Error::InsufficientScope(description),
             "invalid_resource_set_id" => Error::InvalidResourceSetId(description),
+            "invalid_requester_ticket" => Error::InvalidTicket(description),
+            "expired_requester_ticket" => Error::ExpiredTicket(description),
+            "not_authorized_permission" => Error::NotAuthorized(description),
+            "need_claims" => Error::NeedClaims {
+                claims: required_claims,
+            },
+            "request_submitted" => Error::RequestSubmitted(description),
             "not_found" => Error::NotFound(description),
             "precondition_failed" => Error::PreconditionFailed(description),
             "unsupported_method_type" => Error::UnsupportedMethodType(description),
@@ -161,6 +204,13 @@ mod tests {
             Error::InvalidToken(d()),
             Error::InsufficientScope(d()),
             Error::InvalidResourceSetId(d()),
+            Error::InvalidTicket(d()),
+            Error::ExpiredTicket(d()),
+            Error::NotAuthorized(d()),
+            Error::NeedClaims {
+                claims: vec!["email".into(), "age".into()],
+            },
+            Error::RequestSubmitted(d()),
             Error::NotFound(d()),
             Error::PreconditionFailed(d()),
             Error::UnsupportedMethodType(d()),
@@ -173,7 +223,11 @@ mod tests {
     #[test]
     fn every_error_survives_a_round_trip_through_its_reason() {
         for error in all() {
-            let rebuilt = Error::from_reason(error.reason(), error.description().to_string());
+            let rebuilt = Error::from_reason(
+                error.reason(),
+                error.description().to_string(),
+                error.required_claims().to_vec(),
+            );
             assert_eq!(rebuilt, error);
         }
     }
@@ -188,7 +242,7 @@ mod tests {
     #[test]
     fn unknown_reason_is_internal() {
         assert!(matches!(
-            Error::from_reason("what", "x".into()),
+            Error::from_reason("what", "x".into(), vec![]),
             Error::Internal(_)
         ));
     }

@@ -25,7 +25,12 @@ pub fn to_status(error: &Error) -> Status {
         Error::InvalidClient(_) | Error::MissingToken | Error::InvalidToken(_) => {
             Code::Unauthenticated
         }
-        Error::UnauthorizedClient(_) | Error::InsufficientScope(_) => Code::PermissionDenied,
+        Error::InvalidTicket(_) | Error::ExpiredTicket(_) => Code::InvalidArgument,
+        Error::UnauthorizedClient(_)
+        | Error::InsufficientScope(_)
+        | Error::NotAuthorized(_)
+        | Error::NeedClaims { .. }
+        | Error::RequestSubmitted(_) => Code::PermissionDenied,
         Error::NotFound(_) => Code::NotFound,
         Error::PreconditionFailed(_) => Code::FailedPrecondition,
         Error::UnsupportedMethodType(_) => Code::Unimplemented,
@@ -37,7 +42,10 @@ pub fn to_status(error: &Error) -> Status {
         }
     };
     let description = error.description().to_string();
-    let metadata = HashMap::from([("description".to_string(), description.clone())]);
+    let mut metadata = HashMap::from([("description".to_string(), description.clone())]);
+    if !error.required_claims().is_empty() {
+        metadata.insert("required_claims".into(), error.required_claims().join(" "));
+    }
     let details = ErrorDetails::with_error_info(error.reason(), ERROR_DOMAIN, metadata);
     Status::with_error_details(code, format!("{}: {description}", error.code()), details)
 }
@@ -51,7 +59,17 @@ pub fn from_status(status: &Status) -> Error {
             .get("description")
             .cloned()
             .unwrap_or_default();
-        return Error::from_reason(&info.reason, description);
+        let claims = info
+            .metadata
+            .get("required_claims")
+            .map(|c| {
+                c.split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        return Error::from_reason(&info.reason, description, claims);
     }
     match status.code() {
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => Error::Unavailable(
@@ -78,6 +96,9 @@ mod tests {
             Error::PreconditionFailed("rev".into()),
             Error::InvalidResourceSetId("x".into()),
             Error::Unavailable("db".into()),
+            Error::NeedClaims {
+                claims: vec!["email".into()],
+            },
         ] {
             assert_eq!(from_status(&to_status(&error)), error);
         }

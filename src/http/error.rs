@@ -20,11 +20,16 @@ impl IntoResponse for Error {
             | Error::UnauthorizedClient(_)
             | Error::UnsupportedGrantType(_)
             | Error::InvalidScope(_)
-            | Error::InvalidResourceSetId(_) => StatusCode::BAD_REQUEST,
+            | Error::InvalidResourceSetId(_)
+            | Error::InvalidTicket(_)
+            | Error::ExpiredTicket(_) => StatusCode::BAD_REQUEST,
             Error::InvalidClient(_) | Error::MissingToken | Error::InvalidToken(_) => {
                 StatusCode::UNAUTHORIZED
             }
-            Error::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Error::InsufficientScope(_)
+            | Error::NotAuthorized(_)
+            | Error::NeedClaims { .. }
+            | Error::RequestSubmitted(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::UnsupportedMethodType(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -46,11 +51,14 @@ impl IntoResponse for Error {
             Error::InvalidClient(_) => Some(format!("Basic realm=\"{REALM}\"")),
             _ => None,
         };
-        let body = json!({
+        let mut body = json!({
             "status": "error",
             "error": self.code(),
             "error_description": self.description(),
         });
+        if !self.required_claims().is_empty() {
+            body["required_claims"] = json!(self.required_claims());
+        }
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
