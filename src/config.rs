@@ -56,6 +56,23 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// An upstream identity provider whose signed tokens Steward believes: JWT
+/// bearer assertions (AATs for its users) and pushed ID tokens (claims).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuer {
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    /// The `aud` its tokens must carry for Steward.
+    pub audience: String,
+    /// A local JWK Set file with its public keys...
+    #[serde(default)]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// ...or the URL it publishes them at (fetched, cached, refreshed on an unknown `kid`).
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+}
+
 /// Everything Steward can be configured with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -70,8 +87,12 @@ pub struct Settings {
     pub issuer: Option<String>,
     /// Permission ticket lifetime, seconds.
     pub ticket_ttl: u64,
-    /// Access token (PAT) lifetime, seconds.
+    /// Access token (PAT/AAT) lifetime, seconds.
     pub access_token_ttl: u64,
+    /// Lifetime of a permission granted to an RPT, seconds.
+    pub permission_ttl: u64,
+    /// Upstream issuers whose tokens are trusted (TOML `[[trusted_issuers]]`).
+    pub trusted_issuers: Vec<TrustedIssuer>,
     /// Largest accepted request body, bytes (413 past it).
     pub max_body_bytes: usize,
     /// OTLP/gRPC collector endpoint; tracing export is off when unset.
@@ -95,6 +116,8 @@ impl Default for Settings {
             issuer: None,
             ticket_ttl: 300,
             access_token_ttl: 3600,
+            permission_ttl: 3600,
+            trusted_issuers: Vec::new(),
             max_body_bytes: 64 * 1024,
             otlp_endpoint: None,
             log_format: LogFormat::Text,
@@ -106,13 +129,14 @@ impl Default for Settings {
 }
 
 /// The settings readable from `STEWARD_*` variables.
-const ENV_KEYS: [&str; 12] = [
+const ENV_KEYS: [&str; 13] = [
     "database_url",
     "http_addr",
     "grpc_addr",
     "issuer",
     "ticket_ttl",
     "access_token_ttl",
+    "permission_ttl",
     "max_body_bytes",
     "otlp_endpoint",
     "log_format",
@@ -161,8 +185,19 @@ impl Settings {
                 "database_url must start with sqlite:, postgres:// or postgresql://".into(),
             );
         }
-        if self.ticket_ttl == 0 || self.access_token_ttl == 0 {
-            return bad("ticket_ttl and access_token_ttl must be positive".into());
+        if self.ticket_ttl == 0 || self.access_token_ttl == 0 || self.permission_ttl == 0 {
+            return bad("ticket_ttl, access_token_ttl and permission_ttl must be positive".into());
+        }
+        for trusted in &self.trusted_issuers {
+            if trusted.issuer.is_empty() || trusted.audience.is_empty() {
+                return bad("every trusted issuer needs `issuer` and `audience`".into());
+            }
+            if trusted.jwks_file.is_some() == trusted.jwks_uri.is_some() {
+                return bad(format!(
+                    "trusted issuer `{}` needs exactly one of jwks_file or jwks_uri",
+                    trusted.issuer
+                ));
+            }
         }
         if self.max_body_bytes < 1024 {
             return bad("max_body_bytes must be at least 1024".into());
@@ -201,6 +236,23 @@ mod tests {
         let settings = Settings::load(Some(&path)).unwrap();
         assert_eq!(settings.ticket_ttl, 42);
         assert_eq!(settings.http_addr.port(), 9999);
+        std::fs::write(
+            &path,
+            "[[trusted_issuers]]\nissuer = \"https://idp\"\naudience = \"steward\"\njwks_uri = \"https://idp/jwks\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load(Some(&path)).unwrap();
+        assert_eq!(settings.trusted_issuers.len(), 1);
+        assert_eq!(settings.trusted_issuers[0].audience, "steward");
+        std::fs::write(
+            &path,
+            "[[trusted_issuers]]\nissuer = \"https://idp\"\naudience = \"s\"\n",
+        )
+        .unwrap();
+        assert!(
+            Settings::load(Some(&path)).is_err(),
+            "a trusted issuer needs keys"
+        );
         std::fs::write(&path, "no_such_setting = 1\n").unwrap();
         assert!(Settings::load(Some(&path)).is_err());
         assert!(Settings::load(Some(&dir.join("missing.toml"))).is_err());

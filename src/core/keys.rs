@@ -159,6 +159,7 @@ mod tests {
             iat: 0,
             exp: 10,
             jti: "j".into(),
+            rqp_claims: None,
         }
     }
 

@@ -86,6 +86,7 @@ impl Core {
             iat: now,
             exp: now.saturating_add(ttl),
             jti: secret::mint(self.inner.entropy.as_ref(), 16)?,
+            rqp_claims: None,
         };
         Ok(IssuedToken {
             access_token: self.inner.keys.sign(&claims)?,

@@ -2,6 +2,7 @@
 //! it makes on them once the signature is verified.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::scope::{self, ApiScope};
 use super::{Error, Namespace, UnixTime};
@@ -23,6 +24,10 @@ pub struct AccessTokenClaims {
     pub exp: UnixTime,
     /// Unique token id.
     pub jti: String,
+    /// Verified claims about the requesting party (from a JWT-bearer
+    /// assertion); signed into the AAT so policies can trust them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rqp_claims: Option<Map<String, Value>>,
 }
 
 impl AccessTokenClaims {
@@ -34,6 +39,25 @@ impl AccessTokenClaims {
         now: UnixTime,
         api: ApiScope,
     ) -> Result<Namespace, Error> {
+        self.check(issuer, now, api)?;
+        Ok(Namespace {
+            client_id: self.client_id.clone(),
+            owner: self.sub.clone(),
+        })
+    }
+
+    /// The same checks for an AAT; returns the requesting party it speaks for.
+    pub fn requester(&self, issuer: &str, now: UnixTime) -> Result<Requester, Error> {
+        self.check(issuer, now, ApiScope::Authorization)?;
+        Ok(Requester {
+            client_id: self.client_id.clone(),
+            subject: self.sub.clone(),
+            aat_id: self.jti.clone(),
+            claims: self.rqp_claims.clone().unwrap_or_default(),
+        })
+    }
+
+    fn check(&self, issuer: &str, now: UnixTime, api: ApiScope) -> Result<(), Error> {
         if self.iss != issuer {
             return Err(Error::InvalidToken(
                 "the token was issued by someone else".into(),
@@ -51,11 +75,20 @@ impl AccessTokenClaims {
                 api.short_name()
             )));
         }
-        Ok(Namespace {
-            client_id: self.client_id.clone(),
-            owner: self.sub.clone(),
-        })
+        Ok(())
     }
+}
+
+/// The requesting party and client an AAT speaks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Requester {
+    pub client_id: String,
+    /// The requesting party.
+    pub subject: String,
+    /// The AAT's `jti` (one live RPT per AAT).
+    pub aat_id: String,
+    /// Verified claims carried by the AAT.
+    pub claims: Map<String, Value>,
 }
 
 #[cfg(test)]
@@ -71,6 +104,7 @@ mod tests {
             iat: 1_000,
             exp: 4_600,
             jti: "j".into(),
+            rqp_claims: None,
         }
     }
 

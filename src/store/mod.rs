@@ -6,6 +6,8 @@ mod entities;
 
 pub mod clients;
 pub mod keys;
+pub mod pending;
+pub mod policies;
 pub mod resource_sets;
 pub mod rpts;
 pub mod tickets;

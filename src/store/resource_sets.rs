@@ -9,7 +9,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use super::entities::{permission_ticket, resource_set, rpt_permission};
+use super::entities::{pending_request, permission_ticket, policy, resource_set, rpt_permission};
 use super::{Store, db_error, from_json_list, to_json_list};
 use crate::domain::resource_set::{Precondition, ResourceSetDescription, Revision};
 use crate::domain::rpt::RegisteredScopes;
@@ -180,8 +180,8 @@ pub async fn update(
     ))
 }
 
-/// Deletes a resource set if `precondition` holds, together with the tickets
-/// and RPT permissions that name it, in one transaction.
+/// Deletes a resource set if `precondition` holds, together with the tickets,
+/// RPT permissions, policies and held requests that name it, in one transaction.
 pub async fn delete(
     store: &Store,
     ns: &Namespace,
@@ -220,6 +220,20 @@ pub async fn delete(
             .filter(rpt_permission::Column::ResourceServer.eq(ns.client_id.as_str()))
             .filter(rpt_permission::Column::Owner.eq(ns.owner.as_str()))
             .filter(rpt_permission::Column::Rsid.eq(rsid))
+            .exec(&txn)
+            .await
+            .map_err(db_error)?;
+        policy::Entity::delete_many()
+            .filter(policy::Column::ClientId.eq(ns.client_id.as_str()))
+            .filter(policy::Column::Owner.eq(ns.owner.as_str()))
+            .filter(policy::Column::Rsid.eq(rsid))
+            .exec(&txn)
+            .await
+            .map_err(db_error)?;
+        pending_request::Entity::delete_many()
+            .filter(pending_request::Column::ClientId.eq(ns.client_id.as_str()))
+            .filter(pending_request::Column::Owner.eq(ns.owner.as_str()))
+            .filter(pending_request::Column::Rsid.eq(rsid))
             .exec(&txn)
             .await
             .map_err(db_error)?;

@@ -1,8 +1,12 @@
 //! Requesting party tokens: stored by hash, with their permissions.
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
 
-use super::entities::{rpt, rpt_permission};
+use super::entities::{permission_ticket, rpt, rpt_permission};
 use super::{Store, db_error, from_json_list, to_json_list};
 use crate::domain::rpt::Permission;
 use crate::domain::{Error, UnixTime};
@@ -22,9 +26,8 @@ pub struct RptRecord {
     pub revoked_at: Option<UnixTime>,
 }
 
-/// Stores a new RPT.
-pub async fn insert(store: &Store, record: &RptRecord) -> Result<(), Error> {
-    let model = rpt::ActiveModel {
+fn active_model(record: &RptRecord, aat_id: Option<&str>) -> rpt::ActiveModel {
+    rpt::ActiveModel {
         token_hash: Set(record.token_hash.clone()),
         client_id: Set(record.client_id.clone()),
         subject: Set(record.subject.clone()),
@@ -32,12 +35,132 @@ pub async fn insert(store: &Store, record: &RptRecord) -> Result<(), Error> {
         created_at: Set(record.created_at),
         expires_at: Set(record.expires_at),
         revoked_at: Set(record.revoked_at),
-    };
-    rpt::Entity::insert(model)
+        aat_id: Set(aat_id.map(str::to_string)),
+    }
+}
+
+/// Stores a new RPT.
+pub async fn insert(store: &Store, record: &RptRecord) -> Result<(), Error> {
+    rpt::Entity::insert(active_model(record, None))
         .exec_without_returning(store.db())
         .await
         .map_err(db_error)?;
     Ok(())
+}
+
+/// Stores a new RPT for an AAT and, in the same transaction, revokes the
+/// RPTs issued earlier for that AAT (draft-06 §3.4.2: one live RPT per AAT).
+pub async fn replace_for_aat(
+    store: &Store,
+    record: &RptRecord,
+    aat_id: &str,
+    now: UnixTime,
+) -> Result<(), Error> {
+    let txn = store.db().begin().await.map_err(db_error)?;
+    rpt::Entity::update_many()
+        .col_expr(rpt::Column::RevokedAt, Expr::value(now))
+        .filter(rpt::Column::AatId.eq(aat_id))
+        .filter(rpt::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await
+        .map_err(db_error)?;
+    rpt::Entity::insert(active_model(record, Some(aat_id)))
+        .exec_without_returning(&txn)
+        .await
+        .map_err(db_error)?;
+    txn.commit().await.map_err(db_error)
+}
+
+/// Which RPT a grant goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantTarget {
+    /// An RPT the client already holds (by hash).
+    Existing(String),
+    /// A new RPT for the AAT with this `jti`, stored only if the grant succeeds.
+    New(RptRecord, String),
+}
+
+/// Grants a permission, atomically: redeems the ticket (only if unused and
+/// unexpired — of two concurrent grants on one ticket only one passes),
+/// binds the RPT to the resource server (unless bound to another), and
+/// attaches the permission. Any failure leaves everything as it was.
+pub async fn grant(
+    store: &Store,
+    ticket_id: &str,
+    target: &GrantTarget,
+    resource_server: &str,
+    permission: &Permission,
+    now: UnixTime,
+) -> Result<(), Error> {
+    let txn = store.db().begin().await.map_err(db_error)?;
+    let redeemed = permission_ticket::Entity::update_many()
+        .col_expr(permission_ticket::Column::RedeemedAt, Expr::value(now))
+        .filter(permission_ticket::Column::Id.eq(ticket_id))
+        .filter(permission_ticket::Column::RedeemedAt.is_null())
+        .filter(permission_ticket::Column::ExpiresAt.gt(now))
+        .exec(&txn)
+        .await
+        .map_err(db_error)?;
+    if redeemed.rows_affected != 1 {
+        txn.rollback().await.map_err(db_error)?;
+        return Err(Error::InvalidTicket(
+            "the ticket was already used or has just expired".into(),
+        ));
+    }
+    let token_hash = match target {
+        GrantTarget::New(record, aat_id) => {
+            let mut record = record.clone();
+            record.resource_server = Some(resource_server.to_string());
+            rpt::Entity::insert(active_model(&record, Some(aat_id)))
+                .exec_without_returning(&txn)
+                .await
+                .map_err(db_error)?;
+            record.token_hash
+        }
+        GrantTarget::Existing(hash) => {
+            let bound = rpt::Entity::update_many()
+                .col_expr(rpt::Column::ResourceServer, Expr::value(resource_server))
+                .filter(rpt::Column::TokenHash.eq(hash.as_str()))
+                .filter(rpt::Column::RevokedAt.is_null())
+                .filter(
+                    Condition::any()
+                        .add(rpt::Column::ResourceServer.is_null())
+                        .add(rpt::Column::ResourceServer.eq(resource_server)),
+                )
+                .exec(&txn)
+                .await
+                .map_err(db_error)?;
+            if bound.rows_affected != 1 {
+                txn.rollback().await.map_err(db_error)?;
+                return Err(Error::InvalidToken(
+                    "the RPT was revoked or is bound to another resource server".into(),
+                ));
+            }
+            hash.clone()
+        }
+    };
+    rpt_permission::Entity::insert(permission_model(&token_hash, resource_server, permission))
+        .exec_without_returning(&txn)
+        .await
+        .map_err(db_error)?;
+    txn.commit().await.map_err(db_error)
+}
+
+fn permission_model(
+    token_hash: &str,
+    resource_server: &str,
+    permission: &Permission,
+) -> rpt_permission::ActiveModel {
+    rpt_permission::ActiveModel {
+        id: Set(uuid::Uuid::new_v4().to_string()),
+        rpt_hash: Set(token_hash.to_string()),
+        resource_server: Set(resource_server.to_string()),
+        owner: Set(permission.owner.clone()),
+        rsid: Set(permission.resource_set_id.clone()),
+        scopes: Set(to_json_list(&permission.scopes)),
+        issued_at: Set(permission.issued_at),
+        expires_at: Set(permission.expires_at),
+    }
 }
 
 /// Attaches a permission granted on `resource_server`'s set to an RPT.
@@ -47,17 +170,7 @@ pub async fn add_permission(
     resource_server: &str,
     permission: &Permission,
 ) -> Result<(), Error> {
-    let model = rpt_permission::ActiveModel {
-        id: Set(uuid::Uuid::new_v4().to_string()),
-        rpt_hash: Set(token_hash.to_string()),
-        resource_server: Set(resource_server.to_string()),
-        owner: Set(permission.owner.clone()),
-        rsid: Set(permission.resource_set_id.clone()),
-        scopes: Set(to_json_list(&permission.scopes)),
-        issued_at: Set(permission.issued_at),
-        expires_at: Set(permission.expires_at),
-    };
-    rpt_permission::Entity::insert(model)
+    rpt_permission::Entity::insert(permission_model(token_hash, resource_server, permission))
         .exec_without_returning(store.db())
         .await
         .map_err(db_error)?;

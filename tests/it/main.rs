@@ -2,6 +2,8 @@
 //! fresh database (SQLite, or PostgreSQL when `TEST_DATABASE_URL` is set) and
 //! speaks real HTTP (reqwest) and gRPC (the generated clients) to it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod cli;
 mod discovery;
 mod helpers;

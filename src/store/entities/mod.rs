@@ -1,7 +1,9 @@
 //! sea-orm entities, one per table. Nothing outside `store` names them.
 
 pub mod client;
+pub mod pending_request;
 pub mod permission_ticket;
+pub mod policy;
 pub mod resource_set;
 pub mod rpt;
 pub mod rpt_permission;

@@ -14,6 +14,10 @@ pub struct Model {
     pub created_at: i64,
     pub expires_at: i64,
     pub redeemed_at: Option<i64>,
+    /// The client that first presented the ticket.
+    pub bound_client: Option<String>,
+    /// The requesting party that first presented the ticket.
+    pub bound_subject: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

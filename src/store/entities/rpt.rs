@@ -14,6 +14,8 @@ pub struct Model {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The `jti` of the AAT it was issued for (one live RPT per AAT).
+    pub aat_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

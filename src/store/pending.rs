@@ -1,0 +1,192 @@
+//! Requests held for the resource owner's approval.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use super::entities::pending_request;
+use super::{Store, db_error};
+use crate::domain::{Error, Namespace, UnixTime};
+
+/// The state of a held request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingStatus {
+    Pending,
+    Approved,
+    Denied,
+}
+
+impl PendingStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            PendingStatus::Pending => "pending",
+            PendingStatus::Approved => "approved",
+            PendingStatus::Denied => "denied",
+        }
+    }
+
+    fn parse(text: &str) -> Result<PendingStatus, Error> {
+        match text {
+            "pending" => Ok(PendingStatus::Pending),
+            "approved" => Ok(PendingStatus::Approved),
+            "denied" => Ok(PendingStatus::Denied),
+            other => Err(Error::Internal(format!("corrupt pending status `{other}`"))),
+        }
+    }
+}
+
+/// Which access a held request is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub resource_set_id: String,
+    /// Requested scopes (order does not matter).
+    pub scopes: Vec<String>,
+    pub client_id: String,
+    pub subject: String,
+}
+
+impl Access {
+    fn scopes_key(&self) -> String {
+        let mut scopes = self.scopes.clone();
+        scopes.sort();
+        scopes.dedup();
+        scopes.join(" ")
+    }
+}
+
+/// A held request as the owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRecord {
+    pub id: String,
+    pub access: Access,
+    pub status: PendingStatus,
+    pub created_at: UnixTime,
+    pub decided_at: Option<UnixTime>,
+}
+
+fn record(row: pending_request::Model) -> Result<PendingRecord, Error> {
+    Ok(PendingRecord {
+        status: PendingStatus::parse(&row.status)?,
+        access: Access {
+            resource_set_id: row.rsid,
+            scopes: row.scopes.split(' ').map(str::to_string).collect(),
+            client_id: row.requesting_client,
+            subject: row.subject,
+        },
+        id: row.id,
+        created_at: row.created_at,
+        decided_at: row.decided_at,
+    })
+}
+
+fn scoped(ns: &Namespace) -> sea_orm::Select<pending_request::Entity> {
+    pending_request::Entity::find()
+        .filter(pending_request::Column::ClientId.eq(ns.client_id.as_str()))
+        .filter(pending_request::Column::Owner.eq(ns.owner.as_str()))
+}
+
+/// The held request for exactly this access, if any.
+pub async fn find(
+    store: &Store,
+    ns: &Namespace,
+    access: &Access,
+) -> Result<Option<PendingRecord>, Error> {
+    scoped(ns)
+        .filter(pending_request::Column::Rsid.eq(access.resource_set_id.as_str()))
+        .filter(pending_request::Column::Scopes.eq(access.scopes_key()))
+        .filter(pending_request::Column::RequestingClient.eq(access.client_id.as_str()))
+        .filter(pending_request::Column::Subject.eq(access.subject.as_str()))
+        .one(store.db())
+        .await
+        .map_err(db_error)?
+        .map(record)
+        .transpose()
+}
+
+/// Holds a request for approval (idempotent: an existing record is returned).
+pub async fn hold(
+    store: &Store,
+    ns: &Namespace,
+    access: &Access,
+    now: UnixTime,
+) -> Result<PendingRecord, Error> {
+    let model = pending_request::ActiveModel {
+        id: Set(uuid::Uuid::new_v4().to_string()),
+        client_id: Set(ns.client_id.clone()),
+        owner: Set(ns.owner.clone()),
+        rsid: Set(access.resource_set_id.clone()),
+        scopes: Set(access.scopes_key()),
+        requesting_client: Set(access.client_id.clone()),
+        subject: Set(access.subject.clone()),
+        status: Set(PendingStatus::Pending.as_str().into()),
+        created_at: Set(now),
+        decided_at: Set(None),
+    };
+    match pending_request::Entity::insert(model)
+        .exec_without_returning(store.db())
+        .await
+    {
+        Ok(_) => {}
+        Err(e)
+            if matches!(
+                e.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) => {}
+        Err(e) => return Err(db_error(e)),
+    }
+    find(store, ns, access)
+        .await?
+        .ok_or_else(|| Error::Internal("held request vanished".into()))
+}
+
+/// Every held request in the namespace, oldest first.
+pub async fn list(store: &Store, ns: &Namespace) -> Result<Vec<PendingRecord>, Error> {
+    scoped(ns)
+        .order_by_asc(pending_request::Column::CreatedAt)
+        .order_by_asc(pending_request::Column::Id)
+        .all(store.db())
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(record)
+        .collect()
+}
+
+/// Records the owner's decision on a pending request.
+pub async fn decide(
+    store: &Store,
+    ns: &Namespace,
+    id: &str,
+    approve: bool,
+    now: UnixTime,
+) -> Result<(), Error> {
+    let status = if approve {
+        PendingStatus::Approved
+    } else {
+        PendingStatus::Denied
+    };
+    let result = pending_request::Entity::update_many()
+        .col_expr(
+            pending_request::Column::Status,
+            Expr::value(status.as_str()),
+        )
+        .col_expr(pending_request::Column::DecidedAt, Expr::value(now))
+        .filter(pending_request::Column::Id.eq(id))
+        .filter(pending_request::Column::ClientId.eq(ns.client_id.as_str()))
+        .filter(pending_request::Column::Owner.eq(ns.owner.as_str()))
+        .filter(pending_request::Column::Status.eq(PendingStatus::Pending.as_str()))
+        .exec(store.db())
+        .await
+        .map_err(db_error)?;
+    if result.rows_affected == 1 {
+        return Ok(());
+    }
+    let exists = scoped(ns)
+        .filter(pending_request::Column::Id.eq(id))
+        .one(store.db())
+        .await
+        .map_err(db_error)?;
+    match exists {
+        None => Err(Error::NotFound(format!("no pending request `{id}`"))),
+        Some(_) => Err(Error::invalid_request("the request was already decided")),
+    }
+}

@@ -1,0 +1,73 @@
+//! Owner policies, per resource set, scoped by namespace.
+
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use super::entities::policy;
+use super::{Store, db_error};
+use crate::domain::policy::{Policy, PolicyDefinition};
+use crate::domain::{Error, Namespace, UnixTime};
+
+/// Stores a validated policy on `rsid` in `ns`.
+pub async fn insert(
+    store: &Store,
+    ns: &Namespace,
+    rsid: &str,
+    policy: &Policy,
+    now: UnixTime,
+) -> Result<(), Error> {
+    let definition = serde_json::to_string(&policy.definition)
+        .map_err(|e| Error::Internal(format!("cannot store policy: {e}")))?;
+    let model = policy::ActiveModel {
+        id: Set(policy.id.clone()),
+        client_id: Set(ns.client_id.clone()),
+        owner: Set(ns.owner.clone()),
+        rsid: Set(rsid.to_string()),
+        definition: Set(definition),
+        created_at: Set(now),
+    };
+    policy::Entity::insert(model)
+        .exec_without_returning(store.db())
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// The policies on one resource set, oldest first.
+pub async fn for_resource_set(
+    store: &Store,
+    ns: &Namespace,
+    rsid: &str,
+) -> Result<Vec<Policy>, Error> {
+    let rows = policy::Entity::find()
+        .filter(policy::Column::ClientId.eq(ns.client_id.as_str()))
+        .filter(policy::Column::Owner.eq(ns.owner.as_str()))
+        .filter(policy::Column::Rsid.eq(rsid))
+        .order_by_asc(policy::Column::CreatedAt)
+        .order_by_asc(policy::Column::Id)
+        .all(store.db())
+        .await
+        .map_err(db_error)?;
+    rows.into_iter()
+        .map(|row| {
+            let definition: PolicyDefinition = serde_json::from_str(&row.definition)
+                .map_err(|e| Error::Internal(format!("corrupt policy {}: {e}", row.id)))?;
+            Ok(Policy {
+                id: row.id,
+                definition,
+            })
+        })
+        .collect()
+}
+
+/// Deletes one policy; false when there was none with that id on that set.
+pub async fn delete(store: &Store, ns: &Namespace, rsid: &str, id: &str) -> Result<bool, Error> {
+    let result = policy::Entity::delete_many()
+        .filter(policy::Column::Id.eq(id))
+        .filter(policy::Column::ClientId.eq(ns.client_id.as_str()))
+        .filter(policy::Column::Owner.eq(ns.owner.as_str()))
+        .filter(policy::Column::Rsid.eq(rsid))
+        .exec(store.db())
+        .await
+        .map_err(db_error)?;
+    Ok(result.rows_affected == 1)
+}
