@@ -3,6 +3,7 @@
 //! translate, and the HTTP façade only reaches these through gRPC.
 
 mod auth;
+pub mod claims;
 pub mod clients;
 pub mod clock;
 pub mod keys;

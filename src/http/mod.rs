@@ -107,11 +107,11 @@ pub fn router(facade: Facade) -> Router {
         .route(paths::AUTHORIZE, get(token::authorize))
         .route(
             &format!("{rs}/resource_set"),
-            get(resource_sets::list).fallback(resource_sets::unsupported_method),
+            get(resource_sets::list).fallback(resource_sets::unsupported_on_collection),
         )
         .route(
             &format!("{rs}/resource_set/"),
-            get(resource_sets::list).fallback(resource_sets::unsupported_method),
+            get(resource_sets::list).fallback(resource_sets::unsupported_on_collection),
         )
         .route(
             &format!("{rs}/resource_set/{{rsid}}"),

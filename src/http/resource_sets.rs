@@ -154,3 +154,12 @@ pub async fn unsupported_method(method: Method) -> Error {
         "{method} is not an operation of the resource set registration API"
     ))
 }
+
+/// Any method but `GET` on the collection: 405, `Allow: GET`.
+pub async fn unsupported_on_collection(method: Method) -> Response {
+    let mut response = unsupported_method(method).await.into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET"));
+    response
+}

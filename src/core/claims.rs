@@ -1,0 +1,195 @@
+//! Tokens from trusted upstream issuers: JWT-bearer assertions and pushed
+//! ID tokens. Signature (asymmetric algorithms only), issuer, audience and
+//! expiry are all verified before any claim reaches a policy.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
+use tokio::sync::RwLock;
+
+use crate::config::TrustedIssuer;
+use crate::domain::{Error, UnixTime};
+
+/// Seconds of clock skew tolerated on upstream `exp`/`nbf`.
+const LEEWAY: i64 = 30;
+/// How often an unknown `kid` may trigger a JWKS refetch.
+const REFETCH_AFTER: Duration = Duration::from_secs(30);
+
+/// The claim token formats accepted when pushed (UMA 1.0 `claim_tokens`).
+pub const ID_TOKEN_FORMATS: [&str; 3] = [
+    "http://openid.net/specs/openid-connect-core-1_0.html#IDToken",
+    "https://openid.net/specs/openid-connect-core-1_0.html#IDToken",
+    "urn:ietf:params:oauth:token-type:id_token",
+];
+
+/// The registry of trusted issuers and their keys.
+pub struct TrustedIssuers {
+    issuers: HashMap<String, IssuerKeys>,
+    http: reqwest::Client,
+}
+
+struct IssuerKeys {
+    config: TrustedIssuer,
+    keys: RwLock<Option<(JwkSet, Instant)>>,
+}
+
+/// Why an upstream token was refused (the caller picks the error variant).
+pub type Refusal = String;
+
+impl TrustedIssuers {
+    /// Loads JWKS files now (a bad file fails start-up); `jwks_uri`s are
+    /// fetched on first use.
+    pub fn load(configs: &[TrustedIssuer]) -> Result<TrustedIssuers, Error> {
+        let mut issuers = HashMap::new();
+        for config in configs {
+            let keys = match &config.jwks_file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        Error::invalid_request(format!("cannot read {}: {e}", path.display()))
+                    })?;
+                    let set: JwkSet = serde_json::from_str(&text).map_err(|e| {
+                        Error::invalid_request(format!("{} is not a JWK Set: {e}", path.display()))
+                    })?;
+                    Some((set, Instant::now()))
+                }
+                None => None,
+            };
+            issuers.insert(
+                config.issuer.clone(),
+                IssuerKeys {
+                    config: config.clone(),
+                    keys: RwLock::new(keys),
+                },
+            );
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| Error::Internal(format!("cannot build HTTP client: {e}")))?;
+        Ok(TrustedIssuers { issuers, http })
+    }
+
+    /// Whether any issuer is configured (so the JWT-bearer grant is on).
+    pub fn is_empty(&self) -> bool {
+        self.issuers.is_empty()
+    }
+
+    /// Verifies a token from a trusted issuer; returns its claims.
+    pub async fn verify(&self, token: &str, now: UnixTime) -> Result<Map<String, Value>, Refusal> {
+        if token.len() > 16 * 1024 {
+            return Err("the token is too large".into());
+        }
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| "the token is not a JWT".to_string())?;
+        if !matches!(
+            header.alg,
+            Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::PS256
+                | Algorithm::PS384
+                | Algorithm::PS512
+                | Algorithm::ES256
+                | Algorithm::ES384
+                | Algorithm::EdDSA
+        ) {
+            return Err(format!("algorithm {:?} is not accepted", header.alg));
+        }
+        let unverified: Map<String, Value> = jsonwebtoken::dangerous::insecure_decode_claims(token)
+            .map_err(|_| "the token's claims are malformed".to_string())?;
+        let issuer = unverified
+            .get("iss")
+            .and_then(Value::as_str)
+            .ok_or_else(|| "the token names no issuer".to_string())?;
+        let trusted = self
+            .issuers
+            .get(issuer)
+            .ok_or_else(|| "the token's issuer is not trusted".to_string())?;
+        let key = self.key(trusted, header.kid.as_deref(), header.alg).await?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&trusted.config.issuer]);
+        validation.set_audience(&[&trusted.config.audience]);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.set_required_spec_claims(&["iss", "aud", "exp", "sub"]);
+        let claims: Map<String, Value> = jsonwebtoken::decode(token, &key, &validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidAudience => {
+                    "the token is for another audience".to_string()
+                }
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                    "the token's signature is invalid".to_string()
+                }
+                _ => "the token is invalid".to_string(),
+            })?
+            .claims;
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or("the token has no exp")?;
+        if now >= exp + LEEWAY {
+            return Err("the token expired".into());
+        }
+        if let Some(nbf) = claims.get("nbf").and_then(Value::as_i64)
+            && now + LEEWAY < nbf
+        {
+            return Err("the token is not valid yet".into());
+        }
+        Ok(claims)
+    }
+
+    async fn key(
+        &self,
+        trusted: &IssuerKeys,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<DecodingKey, Refusal> {
+        if let Some(key) = find_key(trusted.keys.read().await.as_ref(), kid, alg) {
+            return key;
+        }
+        let Some(uri) = &trusted.config.jwks_uri else {
+            return Err("no key of the issuer matches the token".into());
+        };
+        let mut guard = trusted.keys.write().await;
+        let stale = guard
+            .as_ref()
+            .is_none_or(|(_, fetched)| fetched.elapsed() >= REFETCH_AFTER);
+        if stale {
+            let set = self
+                .http
+                .get(uri)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(|e| format!("cannot fetch the issuer's keys: {e}"))?
+                .json::<JwkSet>()
+                .await
+                .map_err(|e| format!("the issuer's keys are malformed: {e}"))?;
+            *guard = Some((set, Instant::now()));
+        }
+        find_key(guard.as_ref(), kid, alg)
+            .unwrap_or_else(|| Err("no key of the issuer matches the token".into()))
+    }
+}
+
+fn find_key(
+    keys: Option<&(JwkSet, Instant)>,
+    kid: Option<&str>,
+    alg: Algorithm,
+) -> Option<Result<DecodingKey, Refusal>> {
+    let (set, _) = keys?;
+    let jwk = match kid {
+        Some(kid) => set.find(kid)?,
+        None if set.keys.len() == 1 => &set.keys[0],
+        None => return None,
+    };
+    if let Some(key_alg) = jwk.common.key_algorithm
+        && key_alg.to_string() != format!("{alg:?}")
+    {
+        return Some(Err("the key is not for the token's algorithm".into()));
+    }
+    Some(DecodingKey::from_jwk(jwk).map_err(|_| "the issuer's key is unusable".to_string()))
+}
