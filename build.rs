@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-const PROTOS: [&str; 3] = [
+const PROTOS: [&str; 4] = [
+    "proto/steward/v1/authorization.proto",
     "proto/steward/v1/resource_sets.proto",
     "proto/steward/v1/permissions.proto",
     "proto/steward/v1/tokens.proto",

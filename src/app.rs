@@ -83,11 +83,7 @@ impl Application {
             Role::All | Role::Core => {
                 let store = Store::connect(settings.database_url.expose()).await?;
                 store.migrate().await?;
-                let policy = CorePolicy {
-                    issuer: issuer.clone(),
-                    ticket_ttl: settings.ticket_ttl,
-                    access_token_ttl: settings.access_token_ttl,
-                };
+                let policy = CorePolicy::from_settings(&settings, issuer.clone());
                 let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
                 let entropy = overrides.entropy.unwrap_or_else(|| Arc::new(OsEntropy));
                 Some(Core::new(store, policy, clock, entropy).await?)
@@ -233,6 +229,9 @@ async fn check_health(store: &Store, reporter: &HealthReporter) {
         "steward.v1.ResourceSetService",
         "steward.v1.PermissionService",
         "steward.v1.TokenService",
+        "steward.v1.AuthorizationService",
+        "steward.v1.PolicyService",
+        "steward.v1.DecisionService",
     ] {
         reporter.set_service_status(service, status).await;
     }

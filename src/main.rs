@@ -128,14 +128,11 @@ async fn run(cli: Cli) -> Result<(), Error> {
         } => {
             let store = Store::connect(settings.database_url.expose()).await?;
             store.migrate().await?;
-            let policy = CorePolicy {
-                issuer: settings
-                    .issuer
-                    .clone()
-                    .unwrap_or_else(|| format!("http://{}", settings.http_addr)),
-                ticket_ttl: settings.ticket_ttl,
-                access_token_ttl: settings.access_token_ttl,
-            };
+            let issuer = settings
+                .issuer
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", settings.http_addr));
+            let policy = CorePolicy::from_settings(&settings, issuer);
             let core = Core::new(store, policy, Arc::new(SystemClock), Arc::new(OsEntropy)).await?;
             let created = core
                 .create_client(NewClient {

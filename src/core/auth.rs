@@ -23,7 +23,7 @@ impl Core {
 
 /// Extracts the token of a `Bearer` credential (RFC 6750 §2.1). Any other
 /// scheme counts as no token at all.
-fn bearer_token(authorization: Option<&str>) -> Result<&str, Error> {
+pub(super) fn bearer_token(authorization: Option<&str>) -> Result<&str, Error> {
     let value = authorization.ok_or(Error::MissingToken)?.trim();
     let (scheme, token) = value.split_once(' ').ok_or(Error::MissingToken)?;
     if !scheme.eq_ignore_ascii_case("bearer") {

@@ -13,8 +13,11 @@ use crate::domain::scope;
 use crate::domain::secret;
 use crate::store::{self, clients::ClientRecord};
 
-/// Grant types a client can be registered for today.
-pub const SUPPORTED_GRANT_TYPES: [&str; 1] = ["client_credentials"];
+/// Grant types a client can be registered for.
+pub const SUPPORTED_GRANT_TYPES: [&str; 2] = [
+    "client_credentials",
+    "urn:ietf:params:oauth:grant-type:jwt-bearer",
+];
 
 /// What an operator asks for when registering a client.
 #[derive(Debug, Clone, Default)]

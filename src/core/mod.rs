@@ -3,16 +3,19 @@
 //! translate, and the HTTP façade only reaches these through gRPC.
 
 mod auth;
+mod authorization;
 pub mod claims;
 pub mod clients;
 pub mod clock;
 pub mod keys;
 mod permissions;
+mod policies;
 mod resource_sets;
 mod tokens;
 
 use std::sync::Arc;
 
+pub use authorization::ClaimToken;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use permissions::IssuedTicket;
 pub use tokens::{IssuedToken, RptStatus, TokenRequest};
@@ -29,8 +32,25 @@ pub struct CorePolicy {
     pub issuer: String,
     /// Lifetime of permission tickets, in seconds.
     pub ticket_ttl: u64,
-    /// Lifetime of access tokens (PATs), in seconds.
+    /// Lifetime of access tokens (PATs, AATs), in seconds.
     pub access_token_ttl: u64,
+    /// Lifetime of a permission granted to an RPT, in seconds.
+    pub permission_ttl: u64,
+    /// Upstream issuers whose assertions and ID tokens are believed.
+    pub trusted_issuers: Vec<crate::config::TrustedIssuer>,
+}
+
+impl CorePolicy {
+    /// The core policy a set of settings asks for.
+    pub fn from_settings(settings: &crate::config::Settings, issuer: String) -> CorePolicy {
+        CorePolicy {
+            issuer,
+            ticket_ttl: settings.ticket_ttl,
+            access_token_ttl: settings.access_token_ttl,
+            permission_ttl: settings.permission_ttl,
+            trusted_issuers: settings.trusted_issuers.clone(),
+        }
+    }
 }
 
 /// The core services' shared state; cheap to clone.
@@ -42,6 +62,7 @@ pub struct Core {
 struct Inner {
     store: Store,
     keys: KeyRing,
+    trusted: claims::TrustedIssuers,
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
     policy: CorePolicy,
@@ -56,10 +77,12 @@ impl Core {
         entropy: Arc<dyn Entropy>,
     ) -> Result<Core, Error> {
         let keys = KeyRing::load_or_create(&store, entropy.as_ref(), clock.now()).await?;
+        let trusted = claims::TrustedIssuers::load(&policy.trusted_issuers)?;
         Ok(Core {
             inner: Arc::new(Inner {
                 store,
                 keys,
+                trusted,
                 clock,
                 entropy,
                 policy,

@@ -8,12 +8,14 @@ use crate::domain::token::AccessTokenClaims;
 use crate::domain::{Error, Namespace, UnixTime};
 use crate::store;
 
-/// Grant types the token endpoint knows by name but does not serve yet.
-const KNOWN_GRANT_TYPES: [&str; 5] = [
+/// The JWT bearer grant (RFC 7523).
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// Grant types the token endpoint knows by name but does not serve.
+const KNOWN_GRANT_TYPES: [&str; 4] = [
     "authorization_code",
     "refresh_token",
     "password",
-    "urn:ietf:params:oauth:grant-type:jwt-bearer",
     "urn:ietf:params:oauth:grant-type:saml2-bearer",
 ];
 
@@ -25,6 +27,8 @@ pub struct TokenRequest {
     pub client_secret: String,
     /// Space-separated, as on the wire.
     pub scope: String,
+    /// The assertion of the JWT bearer grant.
+    pub assertion: String,
 }
 
 /// An issued bearer access token.
@@ -50,12 +54,25 @@ pub enum RptStatus {
 }
 
 impl Core {
-    /// Issues an access token (RFC 6749 §4.4 `client_credentials`).
+    /// The grant types the token endpoint serves (what discovery lists).
+    pub fn grant_types_supported(&self) -> Vec<&'static str> {
+        let mut grants = vec!["client_credentials"];
+        if !self.inner.trusted.is_empty() {
+            grants.push(JWT_BEARER);
+        }
+        grants
+    }
+
+    /// Issues an access token: `client_credentials` (RFC 6749 §4.4; for an
+    /// AAT the client is the requesting party) or the JWT bearer grant
+    /// (RFC 7523; the assertion's subject and claims are the requesting party's).
     pub async fn issue_token(&self, request: TokenRequest) -> Result<IssuedToken, Error> {
-        match request.grant_type.as_str() {
+        let grant_type = request.grant_type.as_str();
+        match grant_type {
             "" => return Err(Error::invalid_request("`grant_type` is required")),
             "client_credentials" => {}
-            other if KNOWN_GRANT_TYPES.contains(&other) => {
+            JWT_BEARER if !self.inner.trusted.is_empty() => {}
+            other if KNOWN_GRANT_TYPES.contains(&other) || other == JWT_BEARER => {
                 return Err(Error::UnsupportedGrantType(format!(
                     "grant type `{other}` is not enabled on this server"
                 )));
@@ -70,23 +87,57 @@ impl Core {
         let client = self
             .authenticate_client(&request.client_id, &request.client_secret)
             .await?;
-        if !client.grant_types.iter().any(|g| g == "client_credentials") {
-            return Err(Error::UnauthorizedClient(
-                "this client may not use the client_credentials grant".into(),
-            ));
+        if !client.grant_types.iter().any(|g| g == grant_type) {
+            return Err(Error::UnauthorizedClient(format!(
+                "this client may not use the {grant_type} grant"
+            )));
         }
         let scopes = scope::grant(&request.scope, &client.scopes)?;
         let now = self.now();
+        let wants_aat = scopes
+            .iter()
+            .any(|s| scope::ApiScope::parse(s) == Some(scope::ApiScope::Authorization));
+        let wants_pat = scopes
+            .iter()
+            .any(|s| scope::ApiScope::parse(s) == Some(scope::ApiScope::Protection));
+        let (subject, rqp_claims) = if grant_type == JWT_BEARER {
+            if request.assertion.is_empty() {
+                return Err(Error::invalid_request("`assertion` is required"));
+            }
+            if wants_pat {
+                return Err(Error::InvalidScope(
+                    "a JWT bearer assertion yields AATs, not PATs".into(),
+                ));
+            }
+            let claims = self
+                .inner
+                .trusted
+                .verify(&request.assertion, now)
+                .await
+                .map_err(|why| Error::InvalidGrant(format!("assertion refused: {why}")))?;
+            let subject = claims
+                .get("sub")
+                .and_then(serde_json::Value::as_str)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| Error::InvalidGrant("the assertion has no subject".into()))?
+                .to_string();
+            (subject, Some(claims))
+        } else if wants_aat && !wants_pat {
+            // client_credentials AAT: the client acts for itself.
+            (client.client_id.clone(), None)
+        } else {
+            (client.owner.clone(), None)
+        };
         let ttl = i64::try_from(self.inner.policy.access_token_ttl).unwrap_or(i64::MAX);
         let claims = AccessTokenClaims {
             iss: self.inner.policy.issuer.clone(),
-            sub: client.owner,
+            sub: subject,
             client_id: client.client_id,
             scope: scopes.join(" "),
             iat: now,
             exp: now.saturating_add(ttl),
             jti: secret::mint(self.inner.entropy.as_ref(), 16)?,
-            rqp_claims: None,
+            rqp_claims,
         };
         Ok(IssuedToken {
             access_token: self.inner.keys.sign(&claims)?,

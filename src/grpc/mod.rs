@@ -3,6 +3,7 @@
 //! The same services serve mesh callers over the network and the HTTP
 //! façade in-process ([`in_process`]) or over the network ([`connect`]).
 
+mod authorization;
 mod convert;
 mod permissions;
 mod resource_sets;
@@ -28,7 +29,10 @@ pub mod proto {
         tonic::include_file_descriptor_set!("steward_descriptor");
 }
 
+use proto::authorization_service_server::AuthorizationServiceServer;
+use proto::decision_service_server::DecisionServiceServer;
 use proto::permission_service_server::PermissionServiceServer;
+use proto::policy_service_server::PolicyServiceServer;
 use proto::resource_set_service_server::ResourceSetServiceServer;
 use proto::token_service_server::TokenServiceServer;
 
@@ -46,7 +50,7 @@ pub type Transport = BoxCloneSyncService<
 /// here trips higher-ranked lifetime inference in axum handlers).
 #[derive(Debug, thiserror::Error)]
 #[error("core transport: {0}")]
-pub struct TransportError(BoxError);
+pub struct TransportError(#[source] BoxError);
 
 /// The core services as gRPC routes (without health and reflection).
 pub fn core_routes(core: &Core, max_message_bytes: usize) -> tonic::service::Routes {
@@ -60,6 +64,18 @@ pub fn core_routes(core: &Core, max_message_bytes: usize) -> tonic::service::Rou
     )
     .add_service(
         TokenServiceServer::new(tokens::Tokens::new(core.clone()))
+            .max_decoding_message_size(max_message_bytes),
+    )
+    .add_service(
+        AuthorizationServiceServer::new(authorization::Authorization::new(core.clone()))
+            .max_decoding_message_size(max_message_bytes),
+    )
+    .add_service(
+        PolicyServiceServer::new(authorization::Authorization::new(core.clone()))
+            .max_decoding_message_size(max_message_bytes),
+    )
+    .add_service(
+        DecisionServiceServer::new(authorization::Authorization::new(core.clone()))
             .max_decoding_message_size(max_message_bytes),
     )
 }

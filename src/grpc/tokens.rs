@@ -4,8 +4,8 @@ use tonic::{Request, Response, Status};
 
 use super::proto::token_service_server::TokenService;
 use super::proto::{
-    GetJwksRequest, GetJwksResponse, IntrospectRptRequest, IntrospectRptResponse,
-    IssueTokenRequest, IssueTokenResponse,
+    GetJwksRequest, GetJwksResponse, GetMetadataRequest, GetMetadataResponse, IntrospectRptRequest,
+    IntrospectRptResponse, IssueTokenRequest, IssueTokenResponse,
 };
 use super::{authorization, to_status};
 use crate::core::{Core, RptStatus, TokenRequest};
@@ -37,6 +37,7 @@ impl TokenService for Tokens {
                 client_id: message.client_id,
                 client_secret: message.client_secret,
                 scope: message.scope,
+                assertion: message.assertion,
             })
             .await
             .map_err(|e| to_status(&e))?;
@@ -84,6 +85,21 @@ impl TokenService for Tokens {
     ) -> Result<Response<GetJwksResponse>, Status> {
         Ok(Response::new(GetJwksResponse {
             jwks_json: self.core.jwks().to_string(),
+        }))
+    }
+
+    async fn get_metadata(
+        &self,
+        _request: Request<GetMetadataRequest>,
+    ) -> Result<Response<GetMetadataResponse>, Status> {
+        Ok(Response::new(GetMetadataResponse {
+            grant_types_supported: self
+                .core
+                .grant_types_supported()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            claim_profiles_supported: vec!["openid".into()],
         }))
     }
 }

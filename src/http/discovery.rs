@@ -9,17 +9,26 @@ use serde_json::{Value, json};
 use super::{Facade, authorized, paths};
 use crate::domain::Error;
 use crate::grpc::from_status;
-use crate::grpc::proto::GetJwksRequest;
+use crate::grpc::proto::{GetJwksRequest, GetMetadataRequest};
 
 /// The configuration document: every member draft-06 requires, URLs under
 /// the issuer, plus `jwks_uri` and UMA 1.0's `introspection_endpoint`.
-pub async fn configuration(State(facade): State<Facade>) -> Response {
+pub async fn configuration(State(facade): State<Facade>) -> Result<Response, Error> {
+    let metadata = facade
+        .clients
+        .tokens
+        .clone()
+        .get_metadata(authorized(GetMetadataRequest {}, None))
+        .await
+        .map_err(|s| from_status(&s))?
+        .into_inner();
     let document = json!({
         "version": "1.0",
         "issuer": facade.issuer,
         "oauth_token_profiles_supported": ["bearer"],
         "uma_token_profiles_supported": ["bearer"],
-        "oauth_grant_types_supported": crate::core::clients::SUPPORTED_GRANT_TYPES,
+        "oauth_grant_types_supported": metadata.grant_types_supported,
+        "claim_profiles_supported": metadata.claim_profiles_supported,
         "token_endpoint": facade.url(paths::TOKEN),
         "user_endpoint": facade.url(paths::AUTHORIZE),
         "resource_set_registration_endpoint": facade.url(paths::RESOURCE_SET_REGISTRATION),
@@ -29,13 +38,15 @@ pub async fn configuration(State(facade): State<Facade>) -> Response {
         "permission_request_endpoint": facade.url(paths::PERMISSION_REQUEST),
         "introspection_endpoint": facade.url(paths::INTROSPECTION),
         "jwks_uri": facade.url(paths::JWKS),
+        "policy_endpoint": facade.url(paths::POLICIES),
+        "pending_requests_endpoint": facade.url(paths::PENDING),
     });
     let mut response = Json(document).into_response();
     response.headers_mut().insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
     );
-    response
+    Ok(response)
 }
 
 /// The public signing keys (RFC 7517).

@@ -3,11 +3,13 @@
 //! `Authorization` header as gRPC metadata, calls one core method and renders
 //! the answer or the error. No protocol rule lives here.
 
+mod authorization;
 mod discovery;
 pub mod error;
 mod extract;
 mod ops;
 mod permissions;
+mod policies;
 mod resource_sets;
 mod rpt_status;
 mod token;
@@ -21,7 +23,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::grpc::Transport;
+use crate::grpc::proto::authorization_service_client::AuthorizationServiceClient;
 use crate::grpc::proto::permission_service_client::PermissionServiceClient;
+use crate::grpc::proto::policy_service_client::PolicyServiceClient;
 use crate::grpc::proto::resource_set_service_client::ResourceSetServiceClient;
 use crate::grpc::proto::token_service_client::TokenServiceClient;
 
@@ -38,6 +42,10 @@ pub mod paths {
     pub const INTROSPECTION: &str = "/uma/rs/introspect";
     pub const RPT: &str = "/uma/client/rpt";
     pub const PERMISSION_REQUEST: &str = "/uma/client/perm";
+    /// `policy_endpoint`; policies live under `/{rsid}`.
+    pub const POLICIES: &str = "/uma/rs/policy";
+    /// `pending_requests_endpoint`; decisions are posted to `/{id}`.
+    pub const PENDING: &str = "/uma/rs/pending";
 }
 
 /// The generated clients the façade calls the core with.
@@ -46,6 +54,8 @@ pub struct CoreClients {
     resource_sets: ResourceSetServiceClient<Transport>,
     permissions: PermissionServiceClient<Transport>,
     tokens: TokenServiceClient<Transport>,
+    authorization: AuthorizationServiceClient<Transport>,
+    policies: PolicyServiceClient<Transport>,
     health: HealthClient<Transport>,
 }
 
@@ -56,6 +66,8 @@ impl CoreClients {
             resource_sets: ResourceSetServiceClient::new(transport.clone()),
             permissions: PermissionServiceClient::new(transport.clone()),
             tokens: TokenServiceClient::new(transport.clone()),
+            authorization: AuthorizationServiceClient::new(transport.clone()),
+            policies: PolicyServiceClient::new(transport.clone()),
             health: HealthClient::new(transport),
         }
     }
@@ -123,6 +135,21 @@ pub fn router(facade: Facade) -> Router {
         .route(paths::PERMISSION_REGISTRATION, post(permissions::register))
         .route(paths::RPT_STATUS, post(rpt_status::status))
         .route(paths::INTROSPECTION, post(rpt_status::introspect_handler))
+        .route(paths::RPT, post(authorization::rpt))
+        .route(paths::PERMISSION_REQUEST, post(authorization::permission))
+        .route(
+            &format!("{}/{{rsid}}", paths::POLICIES),
+            post(policies::create).get(policies::list),
+        )
+        .route(
+            &format!("{}/{{rsid}}/{{policy_id}}", paths::POLICIES),
+            axum::routing::delete(policies::delete),
+        )
+        .route(paths::PENDING, get(policies::pending))
+        .route(
+            &format!("{}/{{id}}", paths::PENDING),
+            post(policies::decide),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -58,6 +58,7 @@ pub async fn token(
                 client_id,
                 client_secret,
                 scope: param(&form, "scope").unwrap_or_default().to_string(),
+                assertion: param(&form, "assertion").unwrap_or_default().to_string(),
             },
             None,
         ))

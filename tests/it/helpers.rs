@@ -118,11 +118,7 @@ pub async fn spawn_settings(settings: Settings) -> TestApp {
     let store = Store::connect(&database_url).await.expect("store");
     let core = Core::new(
         store.clone(),
-        CorePolicy {
-            issuer: issuer.clone(),
-            ticket_ttl: settings.ticket_ttl,
-            access_token_ttl: settings.access_token_ttl,
-        },
+        CorePolicy::from_settings(&settings, issuer.clone()),
         clock.clone(),
         Arc::new(OsEntropy),
     )

@@ -7,6 +7,7 @@
 mod cli;
 mod discovery;
 mod helpers;
+mod idp;
 mod operations;
 mod parity;
 mod permissions;

@@ -943,6 +943,7 @@ async fn grpc_issue_token_authenticates_the_client_in_the_message() {
             client_id: id.clone(),
             client_secret: secret.clone(),
             scope: PROTECTION_URI.into(),
+            assertion: String::new(),
         })
         .await
         .unwrap()
@@ -966,6 +967,7 @@ async fn grpc_issue_token_authenticates_the_client_in_the_message() {
             client_id: id.clone(),
             client_secret: format!("{secret}x"),
             scope: PROTECTION.into(),
+            assertion: String::new(),
         })
         .await
         .unwrap_err();
@@ -978,6 +980,7 @@ async fn grpc_issue_token_authenticates_the_client_in_the_message() {
             client_id: id.clone(),
             client_secret: secret.clone(),
             scope: AUTHORIZATION.into(),
+            assertion: String::new(),
         })
         .await
         .unwrap_err();
@@ -990,6 +993,7 @@ async fn grpc_issue_token_authenticates_the_client_in_the_message() {
             client_id: id,
             client_secret: secret,
             scope: PROTECTION.into(),
+            assertion: String::new(),
         })
         .await
         .unwrap_err();

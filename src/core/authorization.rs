@@ -1,0 +1,307 @@
+//! The authorization API (draft-06 §3.4): RPT issuance, permission requests
+//! against owner policies, and the decision service for enforcement points.
+
+use serde_json::{Map, Value};
+
+use super::Core;
+use super::claims::ID_TOKEN_FORMATS;
+use crate::domain::policy::{self, Decision, DecisionRequest};
+use crate::domain::rpt::{Permission, RPT_BYTES};
+use crate::domain::scope::ApiScope;
+use crate::domain::secret;
+use crate::domain::ticket;
+use crate::domain::token::Requester;
+use crate::domain::{Error, Namespace, UnixTime};
+use crate::store::pending::{Access, PendingStatus};
+use crate::store::rpts::{GrantTarget, RptRecord};
+use crate::store::{self, tickets::TicketRecord};
+
+/// Most claim tokens accepted in one request.
+const MAX_CLAIM_TOKENS: usize = 8;
+
+/// A token pushed to carry claims about the requesting party.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimToken {
+    pub format: String,
+    pub token: String,
+}
+
+impl Core {
+    /// Authenticates an AAT (`Authorization` header or gRPC metadata).
+    pub fn authenticate_requester(&self, authorization: Option<&str>) -> Result<Requester, Error> {
+        let token = super::auth::bearer_token(authorization)?;
+        let claims = self.inner.keys.verify(token)?;
+        claims.requester(&self.inner.policy.issuer, self.now())
+    }
+
+    /// The draft-06 RPT endpoint: a new RPT without permissions, bound to the
+    /// AAT's client and requesting party; the AAT's earlier RPT dies.
+    pub async fn issue_rpt(&self, requester: &Requester) -> Result<String, Error> {
+        let rpt = secret::mint(self.inner.entropy.as_ref(), RPT_BYTES)?;
+        let now = self.now();
+        let record = self.new_rpt_record(requester, &rpt, now);
+        store::rpts::replace_for_aat(&self.inner.store, &record, &requester.aat_id, now).await?;
+        Ok(rpt)
+    }
+
+    fn new_rpt_record(&self, requester: &Requester, rpt: &str, now: UnixTime) -> RptRecord {
+        RptRecord {
+            token_hash: secret::token_hash(rpt),
+            client_id: requester.client_id.clone(),
+            subject: requester.subject.clone(),
+            resource_server: None,
+            created_at: now,
+            expires_at: None,
+            revoked_at: None,
+        }
+    }
+
+    /// Asks for the permission behind `ticket` (draft-06 §3.4.3). With an
+    /// RPT the permission is added to it; without one (the UMA 1.0 flow) a
+    /// new RPT is minted — and stored only if the permission is granted.
+    /// A refusal changes no RPT.
+    pub async fn request_permission(
+        &self,
+        requester: &Requester,
+        rpt: Option<&str>,
+        ticket: &str,
+        claim_tokens: &[ClaimToken],
+    ) -> Result<String, Error> {
+        let store = &self.inner.store;
+        let now = self.now();
+        if ticket.is_empty() {
+            return Err(Error::invalid_request("`ticket` is required"));
+        }
+        // The RPT the permission goes to, and the value the client gets back.
+        let (target, rpt_value) = match rpt {
+            Some(rpt) => {
+                let hash = secret::token_hash(rpt);
+                let record = store::rpts::find(store, &hash).await?;
+                let usable = record.as_ref().is_some_and(|r| {
+                    r.revoked_at.is_none()
+                        && r.expires_at.is_none_or(|exp| now < exp)
+                        && r.client_id == requester.client_id
+                        && r.subject == requester.subject
+                });
+                if !usable {
+                    return Err(Error::InvalidToken(
+                        "the RPT is unknown, revoked, or not this client's".into(),
+                    ));
+                }
+                (GrantTarget::Existing(hash), rpt.to_string())
+            }
+            None => {
+                let value = secret::mint(self.inner.entropy.as_ref(), RPT_BYTES)?;
+                let record = self.new_rpt_record(requester, &value, now);
+                (GrantTarget::New(record, requester.aat_id.clone()), value)
+            }
+        };
+        let ticket = self.usable_ticket(requester, ticket, now).await?;
+        if let GrantTarget::Existing(hash) = &target
+            && let Some(record) = store::rpts::find(store, hash).await?
+            && record
+                .resource_server
+                .as_deref()
+                .is_some_and(|rs| rs != ticket.namespace.client_id)
+        {
+            return Err(Error::invalid_request(
+                "the RPT is bound to another resource server; get a new RPT for this one",
+            ));
+        }
+        let claims = self.gather_claims(requester, claim_tokens, now).await?;
+        let access = Access {
+            resource_set_id: ticket.resource_set_id.clone(),
+            scopes: ticket.scopes.clone(),
+            client_id: requester.client_id.clone(),
+            subject: requester.subject.clone(),
+        };
+        let decision = self
+            .evaluate(&ticket.namespace, &access, &claims, now)
+            .await?;
+        match decision {
+            Decision::Permit { scopes, policies } => {
+                tracing::info!(resource_set = %ticket.resource_set_id, ?policies, "permission granted");
+                let permission = Permission {
+                    owner: ticket.namespace.owner.clone(),
+                    resource_set_id: ticket.resource_set_id.clone(),
+                    scopes,
+                    issued_at: now,
+                    expires_at: ticket::expires_at(now, self.inner.policy.permission_ttl),
+                };
+                store::rpts::grant(
+                    store,
+                    &ticket.id,
+                    &target,
+                    &ticket.namespace.client_id,
+                    &permission,
+                    now,
+                )
+                .await?;
+                Ok(rpt_value)
+            }
+            Decision::Deny { policies } => {
+                tracing::info!(resource_set = %ticket.resource_set_id, ?policies, "permission refused");
+                Err(Error::NotAuthorized(
+                    "the resource owner's policies do not grant this permission".into(),
+                ))
+            }
+            Decision::NeedClaims { claims, .. } => Err(Error::NeedClaims { claims }),
+            Decision::Pending { .. } => {
+                store::pending::hold(store, &ticket.namespace, &access, now).await?;
+                Err(Error::RequestSubmitted(
+                    "the request waits for the resource owner's approval; retry later".into(),
+                ))
+            }
+        }
+    }
+
+    /// Finds the ticket, checks it is alive, and binds it to the first
+    /// client and requesting party that present it.
+    async fn usable_ticket(
+        &self,
+        requester: &Requester,
+        ticket: &str,
+        now: UnixTime,
+    ) -> Result<TicketRecord, Error> {
+        let store = &self.inner.store;
+        let Some(record) = store::tickets::find_by_hash(store, &secret::token_hash(ticket)).await?
+        else {
+            return Err(Error::InvalidTicket("the ticket is unknown".into()));
+        };
+        if record.redeemed_at.is_some() {
+            return Err(Error::InvalidTicket("the ticket was already used".into()));
+        }
+        if ticket::is_expired(record.expires_at, now) {
+            return Err(Error::ExpiredTicket("the ticket expired".into()));
+        }
+        let foreign = |bound: &(String, String)| {
+            bound.0 != requester.client_id || bound.1 != requester.subject
+        };
+        if record.bound_to.as_ref().is_some_and(foreign)
+            || !store::tickets::bind(store, &record.id, &requester.client_id, &requester.subject)
+                .await?
+        {
+            tracing::warn!("a ticket was presented by a second client or requesting party");
+            return Err(Error::InvalidTicket(
+                "the ticket belongs to another client or requesting party".into(),
+            ));
+        }
+        Ok(record)
+    }
+
+    /// The AAT's verified claims, plus those of pushed ID tokens.
+    async fn gather_claims(
+        &self,
+        requester: &Requester,
+        claim_tokens: &[ClaimToken],
+        now: UnixTime,
+    ) -> Result<Map<String, Value>, Error> {
+        let mut claims = requester.claims.clone();
+        claims.extend(self.verify_claim_tokens(claim_tokens, now).await?);
+        Ok(claims)
+    }
+
+    async fn verify_claim_tokens(
+        &self,
+        claim_tokens: &[ClaimToken],
+        now: UnixTime,
+    ) -> Result<Map<String, Value>, Error> {
+        if claim_tokens.len() > MAX_CLAIM_TOKENS {
+            return Err(Error::invalid_request(format!(
+                "at most {MAX_CLAIM_TOKENS} claim tokens are accepted"
+            )));
+        }
+        let mut claims = Map::new();
+        for token in claim_tokens {
+            if !ID_TOKEN_FORMATS.contains(&token.format.as_str()) {
+                return Err(Error::invalid_request(format!(
+                    "claim token format `{}` is not supported; send an OpenID Connect ID token",
+                    token.format.chars().take(100).collect::<String>()
+                )));
+            }
+            let verified = self
+                .inner
+                .trusted
+                .verify(&token.token, now)
+                .await
+                .map_err(|why| Error::invalid_request(format!("claim token refused: {why}")))?;
+            claims.extend(verified);
+        }
+        Ok(claims)
+    }
+
+    /// Evaluates the owner's policies for `access` (with the owner's
+    /// earlier decision on a held request, if any).
+    async fn evaluate(
+        &self,
+        ns: &Namespace,
+        access: &Access,
+        claims: &Map<String, Value>,
+        now: UnixTime,
+    ) -> Result<Decision, Error> {
+        let store = &self.inner.store;
+        let Some(set) = store::resource_sets::get(store, ns, &access.resource_set_id).await? else {
+            return Ok(Decision::Deny { policies: vec![] });
+        };
+        let held = store::pending::find(store, ns, access).await?;
+        if held
+            .as_ref()
+            .is_some_and(|h| h.status == PendingStatus::Denied)
+        {
+            return Ok(Decision::Deny { policies: vec![] });
+        }
+        let policies =
+            store::policies::for_resource_set(store, ns, &access.resource_set_id).await?;
+        Ok(policy::decide(
+            &policies,
+            &DecisionRequest {
+                client_id: &access.client_id,
+                subject: &access.subject,
+                claims,
+                requested_scopes: &access.scopes,
+                registered_scopes: &set.description.scopes,
+                owner_approved: held.is_some_and(|h| h.status == PendingStatus::Approved),
+                now,
+            },
+        ))
+    }
+
+    /// The decision service: what the owner's policies say about `access`
+    /// to a resource set of the calling resource server. Claims come only
+    /// from verified claim tokens. Nothing is stored.
+    pub async fn decide(
+        &self,
+        ns: &Namespace,
+        access: &Access,
+        claim_tokens: &[ClaimToken],
+    ) -> Result<Decision, Error> {
+        if access.resource_set_id.is_empty() || access.scopes.is_empty() {
+            return Err(Error::invalid_request(
+                "`resource_set_id` and `scopes` are required",
+            ));
+        }
+        if access.client_id.is_empty() && access.subject.is_empty() {
+            return Err(Error::invalid_request(
+                "name the client or the requesting party",
+            ));
+        }
+        let now = self.now();
+        if store::resource_sets::get(&self.inner.store, ns, &access.resource_set_id)
+            .await?
+            .is_none()
+        {
+            return Err(Error::InvalidResourceSetId(format!(
+                "no resource set `{}` is registered",
+                access.resource_set_id
+            )));
+        }
+        let claims = self.verify_claim_tokens(claim_tokens, now).await?;
+        self.evaluate(ns, access, &claims, now).await
+    }
+
+    /// Whether the token opens the protection API (used by the decision and
+    /// policy services).
+    pub fn authenticate_protection(&self, authorization: Option<&str>) -> Result<Namespace, Error> {
+        self.authenticate(authorization, ApiScope::Protection)
+    }
+}

@@ -1,0 +1,269 @@
+//! `steward.v1.AuthorizationService`, `PolicyService` and `DecisionService`
+//! over the core.
+
+use tonic::{Request, Response, Status};
+
+use super::proto::authorization_service_server::AuthorizationService;
+use super::proto::decide_response::Outcome;
+use super::proto::decision_service_server::DecisionService;
+use super::proto::policy_service_server::PolicyService;
+use super::proto::{
+    self, CreatePolicyRequest, DecidePendingRequestRequest, DecidePendingRequestResponse,
+    DecideRequest, DecideResponse, DeletePolicyRequest, DeletePolicyResponse, IssueRptRequest,
+    IssueRptResponse, ListPendingRequestsRequest, ListPendingRequestsResponse, ListPoliciesRequest,
+    ListPoliciesResponse, PolicyRecord, RequestPermissionRequest, RequestPermissionResponse,
+};
+use super::{authorization, to_status};
+use crate::core::{ClaimToken, Core};
+use crate::domain::Error;
+use crate::domain::policy::{Decision, Policy, PolicyDefinition};
+use crate::store::pending::{Access, PendingRecord, PendingStatus};
+
+/// The adapters (one struct, three services).
+#[derive(Clone)]
+pub(super) struct Authorization {
+    core: Core,
+}
+
+impl Authorization {
+    pub(super) fn new(core: Core) -> Self {
+        Authorization { core }
+    }
+}
+
+fn claim_tokens(tokens: Vec<proto::ClaimToken>) -> Vec<ClaimToken> {
+    tokens
+        .into_iter()
+        .map(|t| ClaimToken {
+            format: t.format,
+            token: t.token,
+        })
+        .collect()
+}
+
+fn policy_record(rsid: &str, policy: Policy) -> Result<PolicyRecord, Status> {
+    let definition_json = serde_json::to_string(&policy.definition)
+        .map_err(|e| to_status(&Error::Internal(format!("cannot render policy: {e}"))))?;
+    Ok(PolicyRecord {
+        id: policy.id,
+        resource_set_id: rsid.to_string(),
+        definition_json,
+    })
+}
+
+fn pending_message(record: PendingRecord) -> proto::PendingRequest {
+    proto::PendingRequest {
+        id: record.id,
+        resource_set_id: record.access.resource_set_id,
+        scopes: record.access.scopes,
+        client_id: record.access.client_id,
+        subject: record.access.subject,
+        status: match record.status {
+            PendingStatus::Pending => "pending",
+            PendingStatus::Approved => "approved",
+            PendingStatus::Denied => "denied",
+        }
+        .into(),
+        created_at: record.created_at,
+    }
+}
+
+#[tonic::async_trait]
+impl AuthorizationService for Authorization {
+    #[tracing::instrument(name = "AuthorizationService/IssueRpt", skip_all)]
+    async fn issue_rpt(
+        &self,
+        request: Request<IssueRptRequest>,
+    ) -> Result<Response<IssueRptResponse>, Status> {
+        let requester = self
+            .core
+            .authenticate_requester(authorization(&request))
+            .map_err(|e| to_status(&e))?;
+        let rpt = self
+            .core
+            .issue_rpt(&requester)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(IssueRptResponse { rpt }))
+    }
+
+    #[tracing::instrument(name = "AuthorizationService/RequestPermission", skip_all)]
+    async fn request_permission(
+        &self,
+        request: Request<RequestPermissionRequest>,
+    ) -> Result<Response<RequestPermissionResponse>, Status> {
+        let requester = self
+            .core
+            .authenticate_requester(authorization(&request))
+            .map_err(|e| to_status(&e))?;
+        let message = request.into_inner();
+        let rpt = self
+            .core
+            .request_permission(
+                &requester,
+                message.rpt.as_deref(),
+                &message.ticket,
+                &claim_tokens(message.claim_tokens),
+            )
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(RequestPermissionResponse { rpt }))
+    }
+}
+
+#[tonic::async_trait]
+impl PolicyService for Authorization {
+    #[tracing::instrument(name = "PolicyService/CreatePolicy", skip_all)]
+    async fn create_policy(
+        &self,
+        request: Request<CreatePolicyRequest>,
+    ) -> Result<Response<PolicyRecord>, Status> {
+        let ns = self
+            .core
+            .authenticate_protection(authorization(&request))
+            .map_err(|e| to_status(&e))?;
+        let message = request.into_inner();
+        let definition: PolicyDefinition = serde_json::from_str(&message.definition_json)
+            .map_err(|e| to_status(&Error::invalid_request(format!("malformed policy: {e}"))))?;
+        let policy = self
+            .core
+            .create_policy(&ns, &message.resource_set_id, definition)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(policy_record(
+            &message.resource_set_id,
+            policy,
+        )?))
+    }
+
+    #[tracing::instrument(name = "PolicyService/ListPolicies", skip_all)]
+    async fn list_policies(
+        &self,
+        request: Request<ListPoliciesRequest>,
+    ) -> Result<Response<ListPoliciesResponse>, Status> {
+        let ns = self
+            .core
+            .authenticate_protection(authorization(&request))
+            .map_err(|e| to_status(&e))?;
+        let rsid = request.into_inner().resource_set_id;
+        let policies = self
+            .core
+            .list_policies(&ns, &rsid)
+            .await
+            .map_err(|e| to_status(&e))?
+            .into_iter()
+            .map(|p| policy_record(&rsid, p))
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(ListPoliciesResponse { policies }))
+    }
+
+    #[tracing::instrument(name = "PolicyService/DeletePolicy", skip_all)]
+    async fn delete_policy(
+        &self,
+        request: Request<DeletePolicyRequest>,
+    ) -> Result<Response<DeletePolicyResponse>, Status> {
+        let ns = self
+            .core
+            .authenticate_protection(authorization(&request))
+            .map_err(|e| to_status(&e))?;
+        let message = request.into_inner();
+        self.core
+            .delete_policy(&ns, &message.resource_set_id, &message.id)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(DeletePolicyResponse {}))
+    }
+
+    #[tracing::instrument(name = "PolicyService/ListPendingRequests", skip_all)]
+    async fn list_pending_requests(
+        &self,
+        request: Request<ListPendingRequestsRequest>,
+    ) -> Result<Response<ListPendingRequestsResponse>, Status> {
+        let ns = self
+            .core
+            .authenticate_protection(authorization(&request))
+            .map_err(|e| to_status(&e))?;
+        let requests = self
+            .core
+            .list_pending(&ns)
+            .await
+            .map_err(|e| to_status(&e))?
+            .into_iter()
+            .map(pending_message)
+            .collect();
+        Ok(Response::new(ListPendingRequestsResponse { requests }))
+    }
+
+    #[tracing::instrument(name = "PolicyService/DecidePendingRequest", skip_all)]
+    async fn decide_pending_request(
+        &self,
+        request: Request<DecidePendingRequestRequest>,
+    ) -> Result<Response<DecidePendingRequestResponse>, Status> {
+        let ns = self
+            .core
+            .authenticate_protection(authorization(&request))
+            .map_err(|e| to_status(&e))?;
+        let message = request.into_inner();
+        self.core
+            .decide_pending(&ns, &message.id, message.approve)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(DecidePendingRequestResponse {}))
+    }
+}
+
+#[tonic::async_trait]
+impl DecisionService for Authorization {
+    #[tracing::instrument(name = "DecisionService/Decide", skip_all)]
+    async fn decide(
+        &self,
+        request: Request<DecideRequest>,
+    ) -> Result<Response<DecideResponse>, Status> {
+        let ns = self
+            .core
+            .authenticate_protection(authorization(&request))
+            .map_err(|e| to_status(&e))?;
+        let message = request.into_inner();
+        let access = Access {
+            resource_set_id: message.resource_set_id,
+            scopes: message.scopes,
+            client_id: message.client_id,
+            subject: message.subject,
+        };
+        let decision = self
+            .core
+            .decide(&ns, &access, &claim_tokens(message.claim_tokens))
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(decide_response(decision)))
+    }
+}
+
+fn decide_response(decision: Decision) -> DecideResponse {
+    match decision {
+        Decision::Permit { scopes, policies } => DecideResponse {
+            outcome: Outcome::Permit.into(),
+            granted_scopes: scopes,
+            required_claims: vec![],
+            policy_ids: policies,
+        },
+        Decision::Deny { policies } => DecideResponse {
+            outcome: Outcome::Deny.into(),
+            granted_scopes: vec![],
+            required_claims: vec![],
+            policy_ids: policies,
+        },
+        Decision::NeedClaims { claims, policies } => DecideResponse {
+            outcome: Outcome::NeedClaims.into(),
+            granted_scopes: vec![],
+            required_claims: claims,
+            policy_ids: policies,
+        },
+        Decision::Pending { scopes, policies } => DecideResponse {
+            outcome: Outcome::Pending.into(),
+            granted_scopes: scopes,
+            required_claims: vec![],
+            policy_ids: policies,
+        },
+    }
+}
