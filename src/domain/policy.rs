@@ -520,4 +520,122 @@ mod tests {
         .unwrap();
         assert!(ok.validate(&registered).is_ok());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const SCOPES: [&str; 4] = ["view", "edit", "delete", "share"];
+
+        fn scope_set() -> impl Strategy<Value = Vec<String>> {
+            proptest::sample::subsequence(SCOPES.to_vec(), 0..=SCOPES.len())
+                .prop_map(|s| s.into_iter().map(str::to_string).collect())
+        }
+
+        fn arbitrary_policy() -> impl Strategy<Value = PolicyDefinition> {
+            (
+                scope_set().prop_filter("a policy names a scope", |s| !s.is_empty()),
+                prop::option::of(prop::sample::select(vec!["app", "other"])),
+                prop::option::of(prop::sample::select(vec!["bob", "eve"])),
+                prop::option::of(prop::sample::select(vec![
+                    "bob@example.com",
+                    "eve@example.com",
+                ])),
+                any::<bool>(),
+                any::<bool>(),
+            )
+                .prop_map(|(scopes, client, subject, email, deny, owner)| {
+                    PolicyDefinition {
+                        name: "p".into(),
+                        scopes,
+                        clients: client.into_iter().map(str::to_string).collect(),
+                        subjects: subject.into_iter().map(str::to_string).collect(),
+                        claims: email
+                            .into_iter()
+                            .map(|e| ClaimCondition {
+                                name: "email".into(),
+                                equals: Some(json!(e)),
+                                one_of: None,
+                            })
+                            .collect(),
+                        not_before: None,
+                        not_after: None,
+                        effect: if deny { Effect::Deny } else { Effect::Permit },
+                        approval: if owner && !deny {
+                            Approval::Owner
+                        } else {
+                            Approval::Automatic
+                        },
+                    }
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn grants_never_exceed_requested_and_registered(
+                definitions in prop::collection::vec(arbitrary_policy(), 0..6),
+                requested in scope_set(),
+                registered in scope_set(),
+                with_email in any::<bool>(),
+                approved in any::<bool>(),
+            ) {
+                let policies: Vec<Policy> = definitions
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, definition)| Policy { id: format!("p{i}"), definition })
+                    .collect();
+                let mut claims = Map::new();
+                if with_email {
+                    claims.insert("email".into(), json!("bob@example.com"));
+                }
+                let decision = decide(&policies, &DecisionRequest {
+                    client_id: "app",
+                    subject: "bob",
+                    claims: &claims,
+                    requested_scopes: &requested,
+                    registered_scopes: &registered,
+                    owner_approved: approved,
+                    now: 0,
+                });
+                match decision {
+                    Decision::Permit { scopes, policies: deciding } | Decision::Pending { scopes, policies: deciding } => {
+                        prop_assert!(!scopes.is_empty());
+                        for s in &scopes {
+                            prop_assert!(requested.contains(s) && registered.contains(s));
+                        }
+                        prop_assert!(!deciding.is_empty(), "a grant names its policies");
+                        for id in &deciding {
+                            let p = policies.iter().find(|p| &p.id == id).unwrap();
+                            prop_assert_eq!(p.definition.effect, Effect::Permit);
+                        }
+                    }
+                    Decision::Deny { policies: deciding } => {
+                        for id in &deciding {
+                            let p = policies.iter().find(|p| &p.id == id).unwrap();
+                            prop_assert_eq!(p.definition.effect, Effect::Deny);
+                        }
+                    }
+                    Decision::NeedClaims { claims: needed, .. } => {
+                        prop_assert!(!with_email);
+                        prop_assert_eq!(needed, vec!["email".to_string()]);
+                    }
+                }
+            }
+
+            #[test]
+            fn without_policies_everything_is_denied(requested in scope_set(), registered in scope_set()) {
+                let decision = decide(&[], &DecisionRequest {
+                    client_id: "app",
+                    subject: "bob",
+                    claims: &Map::new(),
+                    requested_scopes: &requested,
+                    registered_scopes: &registered,
+                    owner_approved: true,
+                    now: 0,
+                });
+                prop_assert_eq!(decision, Decision::Deny { policies: vec![] });
+            }
+        }
+    }
 }

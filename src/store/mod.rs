@@ -144,6 +144,18 @@ pub async fn dump(store: &Store) -> Result<String, Error> {
         .await
         .map_err(db_error)?;
     out.push_str(&format!("{permissions:?}\n"));
+    let policies = entities::policy::Entity::find()
+        .order_by_asc(entities::policy::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    out.push_str(&format!("{policies:?}\n"));
+    let pending = entities::pending_request::Entity::find()
+        .order_by_asc(entities::pending_request::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    out.push_str(&format!("{pending:?}\n"));
     Ok(out)
 }
 
