@@ -153,6 +153,9 @@ async fn run(cli: Cli) -> Result<(), Error> {
 
 async fn serve(settings: Settings) -> Result<(), Error> {
     let _telemetry = steward::telemetry::init(&settings)?;
+    // Handlers are in place before the ports are announced, so a SIGTERM
+    // that follows the banner is always a graceful shutdown.
+    let shutdown = shutdown_signal()?;
     let app = Application::build(settings).await?;
     let http = app
         .http_addr()
@@ -165,29 +168,32 @@ async fn serve(settings: Settings) -> Result<(), Error> {
         app.issuer()
     );
     tracing::info!(%http, %grpc, issuer = app.issuer(), "steward started");
-    app.run(shutdown_signal()).await
+    app.run(shutdown).await
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Registers SIGINT and SIGTERM handlers now; the future completes on either.
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static, Error> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let register = |kind: SignalKind| {
+        signal(kind).map_err(|e| Error::Internal(format!("cannot install a signal handler: {e}")))
+    };
+    let mut interrupt = register(SignalKind::interrupt())?;
+    let mut terminate = register(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+    })
+}
+
+/// Completes on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static, Error> {
+    Ok(async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
+    })
 }

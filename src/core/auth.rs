@@ -5,7 +5,7 @@ use crate::domain::scope::ApiScope;
 use crate::domain::{Error, Namespace};
 
 /// Longest bearer token we are willing to parse.
-const MAX_TOKEN_LEN: usize = 8 * 1024;
+pub(super) const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 impl Core {
     /// Authenticates an `Authorization` header value (HTTP header or gRPC

@@ -11,6 +11,9 @@ use crate::store;
 /// The JWT bearer grant (RFC 7523).
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
+/// Claims of an assertion that are not about the requesting party.
+const ASSERTION_ONLY_CLAIMS: [&str; 6] = ["iss", "aud", "exp", "iat", "nbf", "jti"];
+
 /// Grant types the token endpoint knows by name but does not serve.
 const KNOWN_GRANT_TYPES: [&str; 4] = [
     "authorization_code",
@@ -121,6 +124,11 @@ impl Core {
                 .filter(|s| !s.is_empty())
                 .ok_or_else(|| Error::InvalidGrant("the assertion has no subject".into()))?
                 .to_string();
+            // The registered JWT claims describe the assertion, not the person.
+            let claims = claims
+                .into_iter()
+                .filter(|(name, _)| !ASSERTION_ONLY_CLAIMS.contains(&name.as_str()))
+                .collect();
             (subject, Some(claims))
         } else if wants_aat && !wants_pat {
             // client_credentials AAT: the client acts for itself.
@@ -139,8 +147,14 @@ impl Core {
             jti: secret::mint(self.inner.entropy.as_ref(), 16)?,
             rqp_claims,
         };
+        let access_token = self.inner.keys.sign(&claims)?;
+        if access_token.len() > super::auth::MAX_TOKEN_LEN {
+            return Err(Error::InvalidGrant(
+                "the assertion carries too many claims to fit in an access token".into(),
+            ));
+        }
         Ok(IssuedToken {
-            access_token: self.inner.keys.sign(&claims)?,
+            access_token,
             token_type: "Bearer",
             expires_in: ttl,
             scope: claims.scope,

@@ -193,13 +193,19 @@ pub enum Decision {
 
 /// Evaluates `policies` for `request`.
 pub fn decide(policies: &[Policy], request: &DecisionRequest<'_>) -> Decision {
-    let wanted: BTreeSet<&str> = request
-        .requested_scopes
+    // The requested scopes once each, in the order asked.
+    let mut requested: Vec<String> = Vec::with_capacity(request.requested_scopes.len());
+    for scope in request.requested_scopes {
+        if !requested.contains(scope) {
+            requested.push(scope.clone());
+        }
+    }
+    let wanted: BTreeSet<&str> = requested
         .iter()
         .map(String::as_str)
         .filter(|s| request.registered_scopes.iter().any(|r| r == s))
         .collect();
-    if wanted.is_empty() || wanted.len() != request.requested_scopes.len() {
+    if wanted.is_empty() || wanted.len() != requested.len() {
         return Decision::Deny { policies: vec![] };
     }
     let applicable: Vec<&Policy> = policies
@@ -273,7 +279,7 @@ pub fn decide(policies: &[Policy], request: &DecisionRequest<'_>) -> Decision {
             Err(_) => {}
         }
     }
-    let scopes: Vec<String> = request.requested_scopes.to_vec();
+    let scopes = requested.clone();
     if automatic.len() == wanted.len() {
         return Decision::Permit {
             scopes,
@@ -383,6 +389,18 @@ mod tests {
         assert_eq!(
             Ask::new(&["view", "delete"]).decide(&[p]),
             Decision::Deny { policies: vec![] }
+        );
+    }
+
+    #[test]
+    fn a_repeated_scope_counts_once() {
+        let p = policy("p1", json!({"name": "all", "scopes": ["view"]}));
+        assert_eq!(
+            Ask::new(&["view", "view"]).decide(&[p]),
+            Decision::Permit {
+                scopes: strings(&["view"]),
+                policies: strings(&["p1"])
+            }
         );
     }
 

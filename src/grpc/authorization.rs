@@ -13,7 +13,7 @@ use super::proto::{
     IssueRptResponse, ListPendingRequestsRequest, ListPendingRequestsResponse, ListPoliciesRequest,
     ListPoliciesResponse, PolicyRecord, RequestPermissionRequest, RequestPermissionResponse,
 };
-use super::{authorization, to_status};
+use super::{protected, requesting, to_status};
 use crate::core::{ClaimToken, Core};
 use crate::domain::Error;
 use crate::domain::policy::{Decision, Policy, PolicyDefinition};
@@ -75,15 +75,8 @@ impl AuthorizationService for Authorization {
         &self,
         request: Request<IssueRptRequest>,
     ) -> Result<Response<IssueRptResponse>, Status> {
-        let requester = self
-            .core
-            .authenticate_requester(authorization(&request))
-            .map_err(|e| to_status(&e))?;
-        let rpt = self
-            .core
-            .issue_rpt(&requester)
-            .await
-            .map_err(|e| to_status(&e))?;
+        let (requester, _) = requesting(&self.core, request)?;
+        let rpt = self.core.issue_rpt(&requester).await?;
         Ok(Response::new(IssueRptResponse { rpt }))
     }
 
@@ -92,11 +85,7 @@ impl AuthorizationService for Authorization {
         &self,
         request: Request<RequestPermissionRequest>,
     ) -> Result<Response<RequestPermissionResponse>, Status> {
-        let requester = self
-            .core
-            .authenticate_requester(authorization(&request))
-            .map_err(|e| to_status(&e))?;
-        let message = request.into_inner();
+        let (requester, message) = requesting(&self.core, request)?;
         let rpt = self
             .core
             .request_permission(
@@ -105,8 +94,7 @@ impl AuthorizationService for Authorization {
                 &message.ticket,
                 &claim_tokens(message.claim_tokens),
             )
-            .await
-            .map_err(|e| to_status(&e))?;
+            .await?;
         Ok(Response::new(RequestPermissionResponse { rpt }))
     }
 }
@@ -118,18 +106,13 @@ impl PolicyService for Authorization {
         &self,
         request: Request<CreatePolicyRequest>,
     ) -> Result<Response<PolicyRecord>, Status> {
-        let ns = self
-            .core
-            .authenticate_protection(authorization(&request))
-            .map_err(|e| to_status(&e))?;
-        let message = request.into_inner();
+        let (ns, message) = protected(&self.core, request)?;
         let definition: PolicyDefinition = serde_json::from_str(&message.definition_json)
             .map_err(|e| to_status(&Error::invalid_request(format!("malformed policy: {e}"))))?;
         let policy = self
             .core
             .create_policy(&ns, &message.resource_set_id, definition)
-            .await
-            .map_err(|e| to_status(&e))?;
+            .await?;
         Ok(Response::new(policy_record(
             &message.resource_set_id,
             policy,
@@ -141,16 +124,12 @@ impl PolicyService for Authorization {
         &self,
         request: Request<ListPoliciesRequest>,
     ) -> Result<Response<ListPoliciesResponse>, Status> {
-        let ns = self
-            .core
-            .authenticate_protection(authorization(&request))
-            .map_err(|e| to_status(&e))?;
-        let rsid = request.into_inner().resource_set_id;
+        let (ns, message) = protected(&self.core, request)?;
+        let rsid = message.resource_set_id;
         let policies = self
             .core
             .list_policies(&ns, &rsid)
-            .await
-            .map_err(|e| to_status(&e))?
+            .await?
             .into_iter()
             .map(|p| policy_record(&rsid, p))
             .collect::<Result<_, _>>()?;
@@ -162,15 +141,10 @@ impl PolicyService for Authorization {
         &self,
         request: Request<DeletePolicyRequest>,
     ) -> Result<Response<DeletePolicyResponse>, Status> {
-        let ns = self
-            .core
-            .authenticate_protection(authorization(&request))
-            .map_err(|e| to_status(&e))?;
-        let message = request.into_inner();
+        let (ns, message) = protected(&self.core, request)?;
         self.core
             .delete_policy(&ns, &message.resource_set_id, &message.id)
-            .await
-            .map_err(|e| to_status(&e))?;
+            .await?;
         Ok(Response::new(DeletePolicyResponse {}))
     }
 
@@ -179,15 +153,11 @@ impl PolicyService for Authorization {
         &self,
         request: Request<ListPendingRequestsRequest>,
     ) -> Result<Response<ListPendingRequestsResponse>, Status> {
-        let ns = self
-            .core
-            .authenticate_protection(authorization(&request))
-            .map_err(|e| to_status(&e))?;
+        let (ns, _) = protected(&self.core, request)?;
         let requests = self
             .core
             .list_pending(&ns)
-            .await
-            .map_err(|e| to_status(&e))?
+            .await?
             .into_iter()
             .map(pending_message)
             .collect();
@@ -199,15 +169,10 @@ impl PolicyService for Authorization {
         &self,
         request: Request<DecidePendingRequestRequest>,
     ) -> Result<Response<DecidePendingRequestResponse>, Status> {
-        let ns = self
-            .core
-            .authenticate_protection(authorization(&request))
-            .map_err(|e| to_status(&e))?;
-        let message = request.into_inner();
+        let (ns, message) = protected(&self.core, request)?;
         self.core
             .decide_pending(&ns, &message.id, message.approve)
-            .await
-            .map_err(|e| to_status(&e))?;
+            .await?;
         Ok(Response::new(DecidePendingRequestResponse {}))
     }
 }
@@ -219,11 +184,7 @@ impl DecisionService for Authorization {
         &self,
         request: Request<DecideRequest>,
     ) -> Result<Response<DecideResponse>, Status> {
-        let ns = self
-            .core
-            .authenticate_protection(authorization(&request))
-            .map_err(|e| to_status(&e))?;
-        let message = request.into_inner();
+        let (ns, message) = protected(&self.core, request)?;
         let access = Access {
             resource_set_id: message.resource_set_id,
             scopes: message.scopes,
@@ -233,8 +194,7 @@ impl DecisionService for Authorization {
         let decision = self
             .core
             .decide(&ns, &access, &claim_tokens(message.claim_tokens))
-            .await
-            .map_err(|e| to_status(&e))?;
+            .await?;
         Ok(Response::new(decide_response(decision)))
     }
 }

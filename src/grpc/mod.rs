@@ -17,7 +17,9 @@ use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 
 use crate::core::Core;
-use crate::domain::Error;
+use crate::domain::scope::ApiScope;
+use crate::domain::token::Requester;
+use crate::domain::{Error, Namespace};
 
 /// Generated protobuf types, clients and servers.
 pub mod proto {
@@ -99,6 +101,20 @@ pub fn connect(url: &str) -> Result<Transport, Error> {
     Ok(BoxCloneSyncService::new(
         channel.map_err(|e| TransportError(BoxError::from(e))),
     ))
+}
+
+/// Authenticates a protection-API call (a PAT in the `authorization`
+/// metadata); returns the caller's namespace and the message.
+fn protected<T>(core: &Core, request: tonic::Request<T>) -> Result<(Namespace, T), tonic::Status> {
+    let ns = core.authenticate(authorization(&request), ApiScope::Protection)?;
+    Ok((ns, request.into_inner()))
+}
+
+/// Authenticates an authorization-API call (an AAT); returns the
+/// requesting party and the message.
+fn requesting<T>(core: &Core, request: tonic::Request<T>) -> Result<(Requester, T), tonic::Status> {
+    let requester = core.authenticate_requester(authorization(&request))?;
+    Ok((requester, request.into_inner()))
 }
 
 /// The gRPC `authorization` metadata value, if any.

@@ -2,11 +2,10 @@
 
 use tonic::{Request, Response, Status};
 
+use super::protected;
 use super::proto::permission_service_server::PermissionService;
 use super::proto::{RegisterPermissionRequest, RegisterPermissionResponse};
-use super::{authorization, to_status};
 use crate::core::Core;
-use crate::domain::scope::ApiScope;
 
 /// The adapter.
 pub(super) struct Permissions {
@@ -26,16 +25,11 @@ impl PermissionService for Permissions {
         &self,
         request: Request<RegisterPermissionRequest>,
     ) -> Result<Response<RegisterPermissionResponse>, Status> {
-        let ns = self
-            .core
-            .authenticate(authorization(&request), ApiScope::Protection)
-            .map_err(|e| to_status(&e))?;
-        let message = request.into_inner();
+        let (ns, message) = protected(&self.core, request)?;
         let issued = self
             .core
             .register_permission(&ns, message.resource_set_id, message.scopes)
-            .await
-            .map_err(|e| to_status(&e))?;
+            .await?;
         Ok(Response::new(RegisterPermissionResponse {
             ticket: issued.ticket,
             ticket_id: issued.id,

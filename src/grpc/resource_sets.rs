@@ -8,10 +8,9 @@ use super::proto::{
     GetResourceSetRequest, ListResourceSetsRequest, ListResourceSetsResponse, ResourceSet,
     ResourceSetRevision, UpdateResourceSetRequest,
 };
-use super::{authorization, convert::required_description, to_status};
+use super::{convert::required_description, protected};
 use crate::core::Core;
 use crate::domain::resource_set::Precondition;
-use crate::domain::scope::ApiScope;
 
 /// The adapter.
 pub(super) struct ResourceSets {
@@ -31,17 +30,12 @@ impl ResourceSetService for ResourceSets {
         &self,
         request: Request<CreateResourceSetRequest>,
     ) -> Result<Response<ResourceSetRevision>, Status> {
-        let ns = self
-            .core
-            .authenticate(authorization(&request), ApiScope::Protection)
-            .map_err(|e| to_status(&e))?;
-        let message = request.into_inner();
-        let description = required_description(message.description).map_err(|e| to_status(&e))?;
+        let (ns, message) = protected(&self.core, request)?;
+        let description = required_description(message.description)?;
         let rev = self
             .core
             .create_resource_set(&ns, &message.id, &description)
-            .await
-            .map_err(|e| to_status(&e))?;
+            .await?;
         Ok(Response::new(ResourceSetRevision {
             id: message.id,
             rev: rev.to_string(),
@@ -54,18 +48,13 @@ impl ResourceSetService for ResourceSets {
         &self,
         request: Request<UpdateResourceSetRequest>,
     ) -> Result<Response<ResourceSetRevision>, Status> {
-        let ns = self
-            .core
-            .authenticate(authorization(&request), ApiScope::Protection)
-            .map_err(|e| to_status(&e))?;
-        let message = request.into_inner();
-        let description = required_description(message.description).map_err(|e| to_status(&e))?;
+        let (ns, message) = protected(&self.core, request)?;
+        let description = required_description(message.description)?;
         let precondition = Precondition::parse(message.if_match.as_deref());
         let rev = self
             .core
             .update_resource_set(&ns, &message.id, &description, &precondition)
-            .await
-            .map_err(|e| to_status(&e))?;
+            .await?;
         Ok(Response::new(ResourceSetRevision {
             id: message.id,
             rev: rev.to_string(),
@@ -78,16 +67,9 @@ impl ResourceSetService for ResourceSets {
         &self,
         request: Request<GetResourceSetRequest>,
     ) -> Result<Response<ResourceSet>, Status> {
-        let ns = self
-            .core
-            .authenticate(authorization(&request), ApiScope::Protection)
-            .map_err(|e| to_status(&e))?;
-        let id = request.into_inner().id;
-        let stored = self
-            .core
-            .get_resource_set(&ns, &id)
-            .await
-            .map_err(|e| to_status(&e))?;
+        let (ns, message) = protected(&self.core, request)?;
+        let id = message.id;
+        let stored = self.core.get_resource_set(&ns, &id).await?;
         Ok(Response::new(ResourceSet {
             id,
             rev: stored.rev.to_string(),
@@ -100,16 +82,11 @@ impl ResourceSetService for ResourceSets {
         &self,
         request: Request<DeleteResourceSetRequest>,
     ) -> Result<Response<DeleteResourceSetResponse>, Status> {
-        let ns = self
-            .core
-            .authenticate(authorization(&request), ApiScope::Protection)
-            .map_err(|e| to_status(&e))?;
-        let message = request.into_inner();
+        let (ns, message) = protected(&self.core, request)?;
         let precondition = Precondition::parse(message.if_match.as_deref());
         self.core
             .delete_resource_set(&ns, &message.id, &precondition)
-            .await
-            .map_err(|e| to_status(&e))?;
+            .await?;
         Ok(Response::new(DeleteResourceSetResponse {}))
     }
 
@@ -118,15 +95,8 @@ impl ResourceSetService for ResourceSets {
         &self,
         request: Request<ListResourceSetsRequest>,
     ) -> Result<Response<ListResourceSetsResponse>, Status> {
-        let ns = self
-            .core
-            .authenticate(authorization(&request), ApiScope::Protection)
-            .map_err(|e| to_status(&e))?;
-        let ids = self
-            .core
-            .list_resource_sets(&ns)
-            .await
-            .map_err(|e| to_status(&e))?;
+        let (ns, _) = protected(&self.core, request)?;
+        let ids = self.core.list_resource_sets(&ns).await?;
         Ok(Response::new(ListResourceSetsResponse { ids }))
     }
 }

@@ -50,6 +50,12 @@ pub fn to_status(error: &Error) -> Status {
     Status::with_error_details(code, format!("{}: {description}", error.code()), details)
 }
 
+impl From<Error> for Status {
+    fn from(error: Error) -> Status {
+        to_status(&error)
+    }
+}
+
 /// Rebuilds the domain error from a status the core (or the network) sent.
 pub fn from_status(status: &Status) -> Error {
     let details = status.get_error_details();

@@ -2,14 +2,13 @@
 
 use tonic::{Request, Response, Status};
 
+use super::protected;
 use super::proto::token_service_server::TokenService;
 use super::proto::{
     GetJwksRequest, GetJwksResponse, GetMetadataRequest, GetMetadataResponse, IntrospectRptRequest,
     IntrospectRptResponse, IssueTokenRequest, IssueTokenResponse,
 };
-use super::{authorization, to_status};
 use crate::core::{Core, RptStatus, TokenRequest};
-use crate::domain::scope::ApiScope;
 
 /// The adapter.
 pub(super) struct Tokens {
@@ -39,8 +38,7 @@ impl TokenService for Tokens {
                 scope: message.scope,
                 assertion: message.assertion,
             })
-            .await
-            .map_err(|e| to_status(&e))?;
+            .await?;
         Ok(Response::new(IssueTokenResponse {
             access_token: issued.access_token,
             token_type: issued.token_type.into(),
@@ -54,16 +52,11 @@ impl TokenService for Tokens {
         &self,
         request: Request<IntrospectRptRequest>,
     ) -> Result<Response<IntrospectRptResponse>, Status> {
-        let ns = self
-            .core
-            .authenticate(authorization(&request), ApiScope::Protection)
-            .map_err(|e| to_status(&e))?;
-        let message = request.into_inner();
+        let (ns, message) = protected(&self.core, request)?;
         let status = self
             .core
             .rpt_status(&ns, &message.rpt, message.resource_set_id.as_deref())
-            .await
-            .map_err(|e| to_status(&e))?;
+            .await?;
         Ok(Response::new(match status {
             RptStatus::Invalid => IntrospectRptResponse::default(),
             RptStatus::Active {
