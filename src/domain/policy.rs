@@ -245,6 +245,31 @@ pub fn decide(policies: &[Policy], request: &DecisionRequest<'_>) -> Decision {
     if !denying.is_empty() {
         return Decision::Deny { policies: denying };
     }
+    // A deny that could apply once claims are known must be settled before
+    // anything is granted: leaving a claim out must never dodge a deny.
+    let mut deny_unknown: BTreeSet<String> = BTreeSet::new();
+    let mut deny_unknown_policies = Vec::new();
+    for p in applicable
+        .iter()
+        .filter(|p| p.definition.effect == Effect::Deny)
+    {
+        if let Err(missing) = claim_state(p)
+            && !missing.is_empty()
+        {
+            deny_unknown.extend(missing);
+            deny_unknown_policies.push(p.id.clone());
+        }
+    }
+    let settle_denies_first = |grant: Decision| {
+        if deny_unknown.is_empty() {
+            grant
+        } else {
+            Decision::NeedClaims {
+                claims: deny_unknown.iter().cloned().collect(),
+                policies: deny_unknown_policies.clone(),
+            }
+        }
+    };
 
     let mut automatic: BTreeSet<&str> = BTreeSet::new();
     let mut with_owner: BTreeSet<&str> = BTreeSet::new();
@@ -281,19 +306,19 @@ pub fn decide(policies: &[Policy], request: &DecisionRequest<'_>) -> Decision {
     }
     let scopes = requested.clone();
     if automatic.len() == wanted.len() {
-        return Decision::Permit {
+        return settle_denies_first(Decision::Permit {
             scopes,
             policies: automatic_policies,
-        };
+        });
     }
     if automatic.union(&with_owner).count() == wanted.len() {
         let mut policies = automatic_policies;
         policies.extend(owner_policies);
-        return if request.owner_approved {
+        return settle_denies_first(if request.owner_approved {
             Decision::Permit { scopes, policies }
         } else {
             Decision::Pending { scopes, policies }
-        };
+        });
     }
     if !missing_claims.is_empty() {
         return Decision::NeedClaims {
@@ -426,6 +451,34 @@ mod tests {
                 policies: strings(&["d"])
             }
         );
+    }
+
+    #[test]
+    fn leaving_a_claim_out_does_not_dodge_a_deny() {
+        let permit = policy("p", json!({"name": "all", "scopes": ["view"]}));
+        let deny = policy(
+            "d",
+            json!({"name": "not eve", "scopes": ["view"], "effect": "deny", "claims": [{"name": "email", "equals": "eve@example.com"}]}),
+        );
+        let both = [permit, deny];
+        assert_eq!(
+            Ask::new(&["view"]).decide(&both),
+            Decision::NeedClaims {
+                claims: strings(&["email"]),
+                policies: strings(&["d"])
+            }
+        );
+        let mut eve = Ask::new(&["view"]);
+        eve.claims.insert("email".into(), json!("eve@example.com"));
+        assert_eq!(
+            eve.decide(&both),
+            Decision::Deny {
+                policies: strings(&["d"])
+            }
+        );
+        let mut bob = Ask::new(&["view"]);
+        bob.claims.insert("email".into(), json!("bob@example.com"));
+        assert!(matches!(bob.decide(&both), Decision::Permit { .. }));
     }
 
     #[test]

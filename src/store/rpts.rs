@@ -2,8 +2,8 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
 };
 
 use super::entities::{permission_ticket, rpt, rpt_permission};
@@ -48,27 +48,58 @@ pub async fn insert(store: &Store, record: &RptRecord) -> Result<(), Error> {
     Ok(())
 }
 
+/// How often an RPT write retries after losing a race for the one live RPT
+/// of an AAT (the database's `ux_rpts_live_aat` index decides who won).
+const RETRIES: usize = 5;
+
+fn lost_race(e: &DbErr) -> bool {
+    matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
+async fn revoke_live_for_aat(
+    txn: &DatabaseTransaction,
+    aat_id: &str,
+    now: UnixTime,
+) -> Result<(), DbErr> {
+    rpt::Entity::update_many()
+        .col_expr(rpt::Column::RevokedAt, Expr::value(now))
+        .filter(rpt::Column::AatId.eq(aat_id))
+        .filter(rpt::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
 /// Stores a new RPT for an AAT and, in the same transaction, revokes the
-/// RPTs issued earlier for that AAT (draft-06 §3.4.2: one live RPT per AAT).
+/// RPTs issued earlier for that AAT (draft-06 §3.4.2: one live RPT per AAT,
+/// also under concurrent requests).
 pub async fn replace_for_aat(
     store: &Store,
     record: &RptRecord,
     aat_id: &str,
     now: UnixTime,
 ) -> Result<(), Error> {
-    let txn = store.db().begin().await.map_err(db_error)?;
-    rpt::Entity::update_many()
-        .col_expr(rpt::Column::RevokedAt, Expr::value(now))
-        .filter(rpt::Column::AatId.eq(aat_id))
-        .filter(rpt::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await
-        .map_err(db_error)?;
-    rpt::Entity::insert(active_model(record, Some(aat_id)))
-        .exec_without_returning(&txn)
-        .await
-        .map_err(db_error)?;
-    txn.commit().await.map_err(db_error)
+    for _ in 0..RETRIES {
+        let attempt = async {
+            let txn = store.db().begin().await?;
+            revoke_live_for_aat(&txn, aat_id, now).await?;
+            rpt::Entity::insert(active_model(record, Some(aat_id)))
+                .exec_without_returning(&txn)
+                .await?;
+            txn.commit().await
+        };
+        match attempt.await {
+            Ok(()) => return Ok(()),
+            Err(e) if lost_race(&e) => continue,
+            Err(e) => return Err(db_error(e)),
+        }
+    }
+    Err(Error::Unavailable(
+        "concurrent RPT requests for one AAT; retry".into(),
+    ))
 }
 
 /// Which RPT a grant goes to.
@@ -92,29 +123,51 @@ pub async fn grant(
     permission: &Permission,
     now: UnixTime,
 ) -> Result<(), Error> {
-    let txn = store.db().begin().await.map_err(db_error)?;
+    for _ in 0..RETRIES {
+        match try_grant(store, ticket_id, target, resource_server, permission, now).await {
+            Ok(outcome) => return outcome,
+            Err(e) if lost_race(&e) => continue,
+            Err(e) => return Err(db_error(e)),
+        }
+    }
+    Err(Error::Unavailable(
+        "concurrent RPT requests for one AAT; retry".into(),
+    ))
+}
+
+/// One attempt at [`grant`]: `Ok(Err(..))` is a refusal (nothing written),
+/// `Err(..)` a database error (the transaction rolls back on drop).
+async fn try_grant(
+    store: &Store,
+    ticket_id: &str,
+    target: &GrantTarget,
+    resource_server: &str,
+    permission: &Permission,
+    now: UnixTime,
+) -> Result<Result<(), Error>, DbErr> {
+    let txn = store.db().begin().await?;
     let redeemed = permission_ticket::Entity::update_many()
         .col_expr(permission_ticket::Column::RedeemedAt, Expr::value(now))
         .filter(permission_ticket::Column::Id.eq(ticket_id))
         .filter(permission_ticket::Column::RedeemedAt.is_null())
         .filter(permission_ticket::Column::ExpiresAt.gt(now))
         .exec(&txn)
-        .await
-        .map_err(db_error)?;
+        .await?;
     if redeemed.rows_affected != 1 {
-        txn.rollback().await.map_err(db_error)?;
-        return Err(Error::InvalidTicket(
+        txn.rollback().await?;
+        return Ok(Err(Error::InvalidTicket(
             "the ticket was already used or has just expired".into(),
-        ));
+        )));
     }
     let token_hash = match target {
         GrantTarget::New(record, aat_id) => {
+            // The UMA 1.0 flow mints a new RPT: it replaces the AAT's earlier one.
+            revoke_live_for_aat(&txn, aat_id, now).await?;
             let mut record = record.clone();
             record.resource_server = Some(resource_server.to_string());
             rpt::Entity::insert(active_model(&record, Some(aat_id)))
                 .exec_without_returning(&txn)
-                .await
-                .map_err(db_error)?;
+                .await?;
             record.token_hash
         }
         GrantTarget::Existing(hash) => {
@@ -128,22 +181,21 @@ pub async fn grant(
                         .add(rpt::Column::ResourceServer.eq(resource_server)),
                 )
                 .exec(&txn)
-                .await
-                .map_err(db_error)?;
+                .await?;
             if bound.rows_affected != 1 {
-                txn.rollback().await.map_err(db_error)?;
-                return Err(Error::InvalidToken(
+                txn.rollback().await?;
+                return Ok(Err(Error::InvalidToken(
                     "the RPT was revoked or is bound to another resource server".into(),
-                ));
+                )));
             }
             hash.clone()
         }
     };
     rpt_permission::Entity::insert(permission_model(&token_hash, resource_server, permission))
         .exec_without_returning(&txn)
-        .await
-        .map_err(db_error)?;
-    txn.commit().await.map_err(db_error)
+        .await?;
+    txn.commit().await?;
+    Ok(Ok(()))
 }
 
 fn permission_model(

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod aat;
+mod authorization_flow;
 mod cli;
 mod discovery;
 mod helpers;
@@ -11,6 +13,7 @@ mod idp;
 mod operations;
 mod parity;
 mod permissions;
+mod policies;
 mod resource_sets;
 mod rpt_status;
 mod smoke;
