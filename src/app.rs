@@ -108,6 +108,12 @@ impl Application {
         self.grpc.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The database handle of the core (shared with its caches), if this
+    /// process runs the core. Writes through it are seen at once.
+    pub fn store(&self) -> Option<Store> {
+        self.core.as_ref().map(|core| core.store().clone())
+    }
+
     /// The issuer URL in force.
     pub fn issuer(&self) -> &str {
         &self.issuer
@@ -135,6 +141,12 @@ impl Application {
                 stop_rx.clone(),
             ));
             check_health(core.store(), &reporter).await;
+            let refresh = Duration::from_millis(self.settings.cache_refresh_ms);
+            tokio::spawn(refresh_caches(
+                core.store().clone(),
+                refresh,
+                stop_rx.clone(),
+            ));
         }
 
         let mut tasks = tokio::task::JoinSet::new();
@@ -241,6 +253,20 @@ async fn watch_health(store: Store, reporter: HealthReporter, mut stop: watch::R
     loop {
         tokio::select! {
             () = tokio::time::sleep(HEALTH_INTERVAL) => check_health(&store, &reporter).await,
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Drops the core's caches whenever another replica changed the database;
+/// `interval` bounds how stale a cached answer can be.
+async fn refresh_caches(store: Store, interval: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = store.refresh_cache().await {
+            tracing::warn!(error = %e, "cannot check the database for changes");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {},
             _ = stop.changed() => return,
         }
     }

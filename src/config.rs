@@ -105,6 +105,9 @@ pub struct Settings {
     pub core_url: Option<String>,
     /// How long to wait for in-flight requests on shutdown, seconds.
     pub shutdown_grace: u64,
+    /// How often each replica checks the database for changes made by other
+    /// replicas, milliseconds: the bound on how stale a cached answer can be.
+    pub cache_refresh_ms: u64,
 }
 
 impl Default for Settings {
@@ -124,12 +127,13 @@ impl Default for Settings {
             role: Role::All,
             core_url: None,
             shutdown_grace: 10,
+            cache_refresh_ms: 500,
         }
     }
 }
 
 /// The settings readable from `STEWARD_*` variables.
-const ENV_KEYS: [&str; 13] = [
+const ENV_KEYS: [&str; 14] = [
     "database_url",
     "http_addr",
     "grpc_addr",
@@ -143,6 +147,7 @@ const ENV_KEYS: [&str; 13] = [
     "role",
     "core_url",
     "shutdown_grace",
+    "cache_refresh_ms",
 ];
 
 impl Settings {
@@ -198,6 +203,9 @@ impl Settings {
                     trusted.issuer
                 ));
             }
+        }
+        if !(10..=60_000).contains(&self.cache_refresh_ms) {
+            return bad("cache_refresh_ms must be between 10 and 60000".into());
         }
         if self.max_body_bytes < 1024 {
             return bad("max_body_bytes must be at least 1024".into());

@@ -17,5 +17,6 @@ pub mod core;
 pub mod domain;
 pub mod grpc;
 pub mod http;
+pub mod loadtest;
 pub mod store;
 pub mod telemetry;

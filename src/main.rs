@@ -35,6 +35,8 @@ enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Drive a running Steward with load and compare it with no-op baselines.
+    Bench(steward::loadtest::BenchArgs),
     /// Manage OAuth clients.
     Client {
         #[command(subcommand)]
@@ -110,6 +112,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             }
             serve(settings).await
         }
+        Command::Bench(args) => steward::loadtest::run(args).await,
         Command::Migrate => {
             let store = Store::connect(settings.database_url.expose()).await?;
             store.migrate().await?;

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261130_000001_initial;
 mod m20261130_000002_authorization;
 mod m20261130_000003_one_live_rpt_per_aat;
+mod m20261130_000004_revisions;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_initial::Migration),
             Box::new(m20261130_000002_authorization::Migration),
             Box::new(m20261130_000003_one_live_rpt_per_aat::Migration),
+            Box::new(m20261130_000004_revisions::Migration),
         ]
     }
 }

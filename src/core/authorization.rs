@@ -240,10 +240,12 @@ impl Core {
         now: UnixTime,
     ) -> Result<Decision, Error> {
         let store = &self.inner.store;
-        let Some(set) = store::resource_sets::get(store, ns, &access.resource_set_id).await? else {
+        let Some(set) =
+            store::resource_sets::get_cached(store, ns, &access.resource_set_id).await?
+        else {
             return Ok(Decision::Deny { policies: vec![] });
         };
-        let held = store::pending::find(store, ns, access).await?;
+        let held = store::pending::find_cached(store, ns, access).await?;
         if held
             .as_ref()
             .is_some_and(|h| h.status == PendingStatus::Denied)
@@ -286,7 +288,7 @@ impl Core {
             ));
         }
         let now = self.now();
-        if store::resource_sets::get(&self.inner.store, ns, &access.resource_set_id)
+        if store::resource_sets::get_cached(&self.inner.store, ns, &access.resource_set_id)
             .await?
             .is_none()
         {

@@ -13,6 +13,10 @@ use crate::domain::scope;
 use crate::domain::secret;
 use crate::store::{self, clients::ClientRecord};
 
+// Authentication remembers a verified secret by its SHA-256 (in memory only):
+// the argon2 hash stays the stored form, and a wrong secret for a remembered
+// client is refused without another argon2 run.
+
 /// Grant types a client can be registered for.
 pub const SUPPORTED_GRANT_TYPES: [&str; 2] = [
     "client_credentials",
@@ -121,7 +125,16 @@ impl Core {
         if client_id.is_empty() || client_secret.is_empty() || client_secret.len() > 1024 {
             return Err(refused());
         }
-        let record = store::clients::find(&self.inner.store, client_id).await?;
+        let store = &self.inner.store;
+        let presented = secret::token_hash(client_secret);
+        if let Some(known) = store::clients::verified(store, client_id) {
+            if secret::constant_time_eq(&known.secret_sha256, &presented) {
+                return Ok(known.record.clone());
+            }
+            return Err(refused());
+        }
+        let generation = store::clients::generation(store);
+        let record = store::clients::find(store, client_id).await?;
         // Hash even for unknown clients so timing does not reveal which exist.
         let hash = match &record {
             Some(r) => r.secret_hash.clone(),
@@ -129,7 +142,17 @@ impl Core {
         };
         let ok = verify_secret(client_secret.to_string(), hash).await?;
         match record {
-            Some(record) if ok => Ok(record),
+            Some(record) if ok => {
+                store::clients::remember(
+                    store,
+                    store::clients::VerifiedClient {
+                        secret_sha256: presented,
+                        record: record.clone(),
+                    },
+                    generation,
+                );
+                Ok(record)
+            }
             _ => Err(refused()),
         }
     }

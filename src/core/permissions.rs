@@ -26,7 +26,9 @@ impl Core {
             return Err(Error::invalid_request("`resource_set_id` is required"));
         }
         let store = &self.inner.store;
-        let Some(registered) = store::resource_sets::get(store, ns, &resource_set_id).await? else {
+        let Some(registered) =
+            store::resource_sets::get_cached(store, ns, &resource_set_id).await?
+        else {
             return Err(Error::InvalidResourceSetId(format!(
                 "no resource set `{}` is registered",
                 resource_set_id.chars().take(255).collect::<String>()

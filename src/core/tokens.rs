@@ -176,10 +176,11 @@ impl Core {
             return Ok(RptStatus::Invalid);
         }
         let hash = secret::token_hash(rpt);
-        let store = &self.inner.store;
-        let Some(record) = store::rpts::find(store, &hash).await? else {
+        let Some(view) = store::rpts::status_view(&self.inner.store, &hash, &ns.client_id).await?
+        else {
             return Ok(RptStatus::Invalid);
         };
+        let record = &view.record;
         let now = self.now();
         let expired = record.expires_at.is_some_and(|exp| now >= exp);
         let foreign = record
@@ -189,19 +190,15 @@ impl Core {
         if record.revoked_at.is_some() || expired || foreign {
             return Ok(RptStatus::Invalid);
         }
-        let permissions = store::rpts::permissions(store, &hash, &ns.client_id).await?;
-        let mut rsids: Vec<String> = permissions
-            .iter()
-            .map(|p| p.resource_set_id.clone())
-            .collect();
-        rsids.sort();
-        rsids.dedup();
-        let registered =
-            store::resource_sets::registered_scopes(store, &ns.client_id, &rsids).await?;
         Ok(RptStatus::Active {
             issued_at: record.created_at,
             expires_at: record.expires_at,
-            permissions: rpt::visible_permissions(permissions, &registered, resource_set_id, now),
+            permissions: rpt::visible_permissions(
+                view.permissions.clone(),
+                &view.registered,
+                resource_set_id,
+                now,
+            ),
         })
     }
 

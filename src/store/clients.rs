@@ -60,3 +60,34 @@ pub async fn find(store: &Store, client_id: &str) -> Result<Option<ClientRecord>
         created_at: row.created_at,
     }))
 }
+
+/// A client whose secret was verified with argon2, remembered by the SHA-256
+/// of that secret so repeat authentications skip the expensive hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedClient {
+    pub secret_sha256: String,
+    pub record: ClientRecord,
+}
+
+/// A remembered verification, if any.
+pub fn verified(store: &Store, client_id: &str) -> Option<std::sync::Arc<VerifiedClient>> {
+    store
+        .cache
+        .get(&store.cache.clients, &client_id.to_string())
+}
+
+/// The cache generation to pass to [`remember`] (read before the lookup).
+pub fn generation(store: &Store) -> u64 {
+    store.cache.generation()
+}
+
+/// Remembers a successful verification made at `generation`.
+pub fn remember(store: &Store, verified: VerifiedClient, generation: u64) {
+    let key = verified.record.client_id.clone();
+    store.cache.fill(
+        &store.cache.clients,
+        key,
+        &std::sync::Arc::new(verified),
+        generation,
+    );
+}

@@ -2,6 +2,7 @@
 //! the tenant (namespace) in their signature, and run unchanged on SQLite and
 //! PostgreSQL. Nothing outside this module names an entity.
 
+pub(crate) mod cache;
 mod entities;
 
 pub mod clients;
@@ -14,15 +15,25 @@ pub mod tickets;
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 
 use crate::domain::Error;
 
-/// A handle on the database; cheap to clone.
-#[derive(Debug, Clone)]
+/// A handle on the database and its hot-path caches; cheap to clone (clones
+/// share both).
+#[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    cache: Arc<cache::Cache>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -38,7 +49,34 @@ impl Store {
         let db = Database::connect(options).await.map_err(|e| {
             Error::Unavailable(format!("cannot connect to the database: {}", redact(&e)))
         })?;
-        Ok(Store { db })
+        Ok(Store {
+            db,
+            cache: Arc::new(cache::Cache::new()),
+        })
+    }
+
+    /// Reads the database change counter and drops the caches if another
+    /// replica changed something since the last look. Each replica calls this
+    /// every `cache_refresh_ms`: that interval bounds how stale its answers
+    /// can be after a write elsewhere.
+    pub async fn refresh_cache(&self) -> Result<(), Error> {
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                "SELECT value FROM revisions WHERE id = 1",
+            ))
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| Error::Internal("the revisions row is missing".into()))?;
+        let revision: i64 = row.try_get("", "value").map_err(db_error)?;
+        self.cache.observe(revision);
+        Ok(())
+    }
+
+    /// Drops this process's cached answers (after a local write commits).
+    fn changed(&self) {
+        self.cache.invalidate();
     }
 
     /// Applies every pending migration.
@@ -68,6 +106,14 @@ impl Store {
     pub(crate) fn db(&self) -> &DatabaseConnection {
         &self.db
     }
+}
+
+/// Bumps the change counter inside a write's transaction, so other replicas
+/// learn that their cached answers may be stale.
+pub(crate) async fn bump_revision<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
+    conn.execute_unprepared("UPDATE revisions SET value = value + 1 WHERE id = 1")
+        .await?;
+    Ok(())
 }
 
 /// Maps a database error to the domain: lost connections are `Unavailable`,

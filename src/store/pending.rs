@@ -1,10 +1,12 @@
 //! Requests held for the resource owner's approval.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
 
 use super::entities::pending_request;
-use super::{Store, db_error};
+use super::{Store, bump_revision, db_error};
 use crate::domain::{Error, Namespace, UnixTime};
 
 /// The state of a held request.
@@ -102,6 +104,27 @@ pub async fn find(
         .transpose()
 }
 
+/// [`find`] from memory when nothing changed (decisions).
+pub async fn find_cached(
+    store: &Store,
+    ns: &Namespace,
+    access: &Access,
+) -> Result<Option<PendingRecord>, Error> {
+    let key = format!(
+        "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+        ns.client_id,
+        ns.owner,
+        access.resource_set_id,
+        access.scopes_key(),
+        access.client_id,
+        access.subject
+    );
+    store
+        .cache
+        .read_through(&store.cache.pending, key, || find(store, ns, access))
+        .await
+}
+
 /// Holds a request for approval (idempotent: an existing record is returned).
 pub async fn hold(
     store: &Store,
@@ -164,6 +187,7 @@ pub async fn decide(
     } else {
         PendingStatus::Denied
     };
+    let txn = store.db().begin().await.map_err(db_error)?;
     let result = pending_request::Entity::update_many()
         .col_expr(
             pending_request::Column::Status,
@@ -174,12 +198,16 @@ pub async fn decide(
         .filter(pending_request::Column::ClientId.eq(ns.client_id.as_str()))
         .filter(pending_request::Column::Owner.eq(ns.owner.as_str()))
         .filter(pending_request::Column::Status.eq(PendingStatus::Pending.as_str()))
-        .exec(store.db())
+        .exec(&txn)
         .await
         .map_err(db_error)?;
     if result.rows_affected == 1 {
+        bump_revision(&txn).await.map_err(db_error)?;
+        txn.commit().await.map_err(db_error)?;
+        store.changed();
         return Ok(());
     }
+    txn.rollback().await.map_err(db_error)?;
     let exists = scoped(ns)
         .filter(pending_request::Column::Id.eq(id))
         .one(store.db())

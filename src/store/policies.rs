@@ -1,9 +1,11 @@
 //! Owner policies, per resource set, scoped by namespace.
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
 
 use super::entities::policy;
-use super::{Store, db_error};
+use super::{Store, bump_revision, db_error};
 use crate::domain::policy::{Policy, PolicyDefinition};
 use crate::domain::{Error, Namespace, UnixTime};
 
@@ -25,10 +27,16 @@ pub async fn insert(
         definition: Set(definition),
         created_at: Set(now),
     };
-    policy::Entity::insert(model)
-        .exec_without_returning(store.db())
-        .await
-        .map_err(db_error)?;
+    let attempt = async {
+        let txn = store.db().begin().await?;
+        policy::Entity::insert(model)
+            .exec_without_returning(&txn)
+            .await?;
+        bump_revision(&txn).await?;
+        txn.commit().await
+    };
+    attempt.await.map_err(db_error)?;
+    store.changed();
     Ok(())
 }
 
@@ -59,15 +67,40 @@ pub async fn for_resource_set(
         .collect()
 }
 
+/// [`for_resource_set`] from memory when nothing changed (decisions).
+pub async fn for_resource_set_cached(
+    store: &Store,
+    ns: &Namespace,
+    rsid: &str,
+) -> Result<std::sync::Arc<Vec<Policy>>, Error> {
+    let key = (ns.client_id.clone(), ns.owner.clone(), rsid.to_string());
+    store
+        .cache
+        .read_through(&store.cache.policies, key, || async {
+            Ok(std::sync::Arc::new(
+                for_resource_set(store, ns, rsid).await?,
+            ))
+        })
+        .await
+}
+
 /// Deletes one policy; false when there was none with that id on that set.
 pub async fn delete(store: &Store, ns: &Namespace, rsid: &str, id: &str) -> Result<bool, Error> {
+    let txn = store.db().begin().await.map_err(db_error)?;
     let result = policy::Entity::delete_many()
         .filter(policy::Column::Id.eq(id))
         .filter(policy::Column::ClientId.eq(ns.client_id.as_str()))
         .filter(policy::Column::Owner.eq(ns.owner.as_str()))
         .filter(policy::Column::Rsid.eq(rsid))
-        .exec(store.db())
+        .exec(&txn)
         .await
         .map_err(db_error)?;
-    Ok(result.rows_affected == 1)
+    if result.rows_affected != 1 {
+        txn.rollback().await.map_err(db_error)?;
+        return Ok(false);
+    }
+    bump_revision(&txn).await.map_err(db_error)?;
+    txn.commit().await.map_err(db_error)?;
+    store.changed();
+    Ok(true)
 }

@@ -10,7 +10,7 @@ use sea_orm::{
 };
 
 use super::entities::{pending_request, permission_ticket, policy, resource_set, rpt_permission};
-use super::{Store, db_error, from_json_list, to_json_list};
+use super::{Store, bump_revision, db_error, from_json_list, to_json_list};
 use crate::domain::resource_set::{Precondition, ResourceSetDescription, Revision};
 use crate::domain::rpt::RegisteredScopes;
 use crate::domain::{Error, Namespace, UnixTime};
@@ -73,11 +73,19 @@ pub async fn create(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    match resource_set::Entity::insert(model)
-        .exec_without_returning(store.db())
-        .await
-    {
-        Ok(_) => Ok(Revision::FIRST),
+    let attempt = async {
+        let txn = store.db().begin().await?;
+        resource_set::Entity::insert(model)
+            .exec_without_returning(&txn)
+            .await?;
+        bump_revision(&txn).await?;
+        txn.commit().await
+    };
+    match attempt.await {
+        Ok(()) => {
+            store.changed();
+            Ok(Revision::FIRST)
+        }
         Err(e)
             if matches!(
                 e.sql_err(),
@@ -105,6 +113,20 @@ pub async fn get(
         rev: Revision(row.rev),
         description: description_of(&row)?,
     }))
+}
+
+/// [`get`], served from memory when nothing changed (hot paths: permission
+/// registration, decisions, policy management).
+pub async fn get_cached(
+    store: &Store,
+    ns: &Namespace,
+    rsid: &str,
+) -> Result<Option<StoredResourceSet>, Error> {
+    let key = (ns.client_id.clone(), ns.owner.clone(), rsid.to_string());
+    store
+        .cache
+        .read_through(&store.cache.resource_sets, key, || get(store, ns, rsid))
+        .await
 }
 
 fn check(precondition: &Precondition, current: Revision) -> Result<(), Error> {
@@ -137,6 +159,7 @@ pub async fn update(
         };
         check(precondition, Revision(row.rev))?;
         let next = Revision(row.rev + 1);
+        let txn = store.db().begin().await.map_err(db_error)?;
         let result = resource_set::Entity::update_many()
             .col_expr(resource_set::Column::Rev, Expr::value(next.0))
             .col_expr(
@@ -162,12 +185,16 @@ pub async fn update(
             .col_expr(resource_set::Column::UpdatedAt, Expr::value(now))
             .filter(resource_set::Column::Id.eq(row.id.as_str()))
             .filter(resource_set::Column::Rev.eq(row.rev))
-            .exec(store.db())
+            .exec(&txn)
             .await
             .map_err(db_error)?;
         if result.rows_affected == 1 {
+            bump_revision(&txn).await.map_err(db_error)?;
+            txn.commit().await.map_err(db_error)?;
+            store.changed();
             return Ok(next);
         }
+        txn.rollback().await.map_err(db_error)?;
         // Someone else wrote in between; a pinned revision is now stale.
         if matches!(precondition, Precondition::Revision(_)) {
             return Err(Error::PreconditionFailed(
@@ -237,7 +264,9 @@ pub async fn delete(
             .exec(&txn)
             .await
             .map_err(db_error)?;
+        bump_revision(&txn).await.map_err(db_error)?;
         txn.commit().await.map_err(db_error)?;
+        store.changed();
         return Ok(());
     }
     Err(Error::Unavailable(

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use super::entities::{permission_ticket, rpt, rpt_permission};
-use super::{Store, db_error, from_json_list, to_json_list};
+use super::{Store, bump_revision, db_error, from_json_list, to_json_list};
 use crate::domain::rpt::Permission;
 use crate::domain::{Error, UnixTime};
 
@@ -39,12 +39,18 @@ fn active_model(record: &RptRecord, aat_id: Option<&str>) -> rpt::ActiveModel {
     }
 }
 
-/// Stores a new RPT.
+/// Stores a new RPT (outside any AAT; tools and tests).
 pub async fn insert(store: &Store, record: &RptRecord) -> Result<(), Error> {
-    rpt::Entity::insert(active_model(record, None))
-        .exec_without_returning(store.db())
-        .await
-        .map_err(db_error)?;
+    let attempt = async {
+        let txn = store.db().begin().await?;
+        rpt::Entity::insert(active_model(record, None))
+            .exec_without_returning(&txn)
+            .await?;
+        bump_revision(&txn).await?;
+        txn.commit().await
+    };
+    attempt.await.map_err(db_error)?;
+    store.changed();
     Ok(())
 }
 
@@ -89,10 +95,14 @@ pub async fn replace_for_aat(
             rpt::Entity::insert(active_model(record, Some(aat_id)))
                 .exec_without_returning(&txn)
                 .await?;
+            bump_revision(&txn).await?;
             txn.commit().await
         };
         match attempt.await {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                store.changed();
+                return Ok(());
+            }
             Err(e) if lost_race(&e) => continue,
             Err(e) => return Err(db_error(e)),
         }
@@ -125,7 +135,12 @@ pub async fn grant(
 ) -> Result<(), Error> {
     for _ in 0..RETRIES {
         match try_grant(store, ticket_id, target, resource_server, permission, now).await {
-            Ok(outcome) => return outcome,
+            Ok(outcome) => {
+                if outcome.is_ok() {
+                    store.changed();
+                }
+                return outcome;
+            }
             Err(e) if lost_race(&e) => continue,
             Err(e) => return Err(db_error(e)),
         }
@@ -194,6 +209,7 @@ async fn try_grant(
     rpt_permission::Entity::insert(permission_model(&token_hash, resource_server, permission))
         .exec_without_returning(&txn)
         .await?;
+    bump_revision(&txn).await?;
     txn.commit().await?;
     Ok(Ok(()))
 }
@@ -222,10 +238,16 @@ pub async fn add_permission(
     resource_server: &str,
     permission: &Permission,
 ) -> Result<(), Error> {
-    rpt_permission::Entity::insert(permission_model(token_hash, resource_server, permission))
-        .exec_without_returning(store.db())
-        .await
-        .map_err(db_error)?;
+    let attempt = async {
+        let txn = store.db().begin().await?;
+        rpt_permission::Entity::insert(permission_model(token_hash, resource_server, permission))
+            .exec_without_returning(&txn)
+            .await?;
+        bump_revision(&txn).await?;
+        txn.commit().await
+    };
+    attempt.await.map_err(db_error)?;
+    store.changed();
     Ok(())
 }
 
@@ -271,4 +293,49 @@ pub async fn permissions(
             })
         })
         .collect()
+}
+
+/// What RPT status needs about one RPT at one resource server, cached as a
+/// unit: the RPT, its permissions there, and the current scopes of the sets
+/// they name. Time-dependent checks are made on every answer, not cached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedStatus {
+    pub record: RptRecord,
+    pub permissions: Vec<Permission>,
+    pub registered: crate::domain::rpt::RegisteredScopes,
+}
+
+/// The status view of an RPT at `resource_server`, from memory when nothing
+/// changed. Unknown RPTs are not cached (made-up values must not fill memory).
+pub async fn status_view(
+    store: &Store,
+    token_hash: &str,
+    resource_server: &str,
+) -> Result<Option<std::sync::Arc<CachedStatus>>, Error> {
+    let key = (token_hash.to_string(), resource_server.to_string());
+    if let Some(view) = store.cache.get(&store.cache.rpt_status, &key) {
+        return Ok(Some(view));
+    }
+    let generation = store.cache.generation();
+    let Some(record) = find(store, token_hash).await? else {
+        return Ok(None);
+    };
+    let permissions = permissions(store, token_hash, resource_server).await?;
+    let mut rsids: Vec<String> = permissions
+        .iter()
+        .map(|p| p.resource_set_id.clone())
+        .collect();
+    rsids.sort();
+    rsids.dedup();
+    let registered =
+        super::resource_sets::registered_scopes(store, resource_server, &rsids).await?;
+    let view = std::sync::Arc::new(CachedStatus {
+        record,
+        permissions,
+        registered,
+    });
+    store
+        .cache
+        .fill(&store.cache.rpt_status, key, &view, generation);
+    Ok(Some(view))
 }

@@ -111,11 +111,13 @@ pub async fn spawn_settings(settings: Settings) -> TestApp {
     let http = format!("http://{}", app.http_addr().expect("http listener"));
     let grpc = format!("http://{}", app.grpc_addr().expect("grpc listener"));
     let issuer = app.issuer().to_string();
+    // The app's own store handle: writes the tests make through it drop the
+    // server's caches at once, as the server's own writes do.
+    let store = app.store().expect("the core's store");
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run(async move {
         let _ = rx.await;
     }));
-    let store = Store::connect(&database_url).await.expect("store");
     let core = Core::new(
         store.clone(),
         CorePolicy::from_settings(&settings, issuer.clone()),

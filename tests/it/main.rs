@@ -14,6 +14,7 @@ mod operations;
 mod parity;
 mod permissions;
 mod policies;
+mod replicas;
 mod resource_sets;
 mod rpt_status;
 mod smoke;
