@@ -116,6 +116,23 @@ pub(crate) async fn bump_revision<C: ConnectionTrait>(conn: &C) -> Result<(), Db
     Ok(())
 }
 
+/// Inserts one row in a transaction that also bumps the change counter,
+/// then drops this process's caches: the shape of every cache-relevant insert.
+pub(crate) async fn insert_changing<A>(store: &Store, model: A) -> Result<(), DbErr>
+where
+    A: sea_orm::ActiveModelTrait + Send,
+{
+    use sea_orm::TransactionTrait;
+    let txn = store.db.begin().await?;
+    sea_orm::Insert::one(model)
+        .exec_without_returning(&txn)
+        .await?;
+    bump_revision(&txn).await?;
+    txn.commit().await?;
+    store.changed();
+    Ok(())
+}
+
 /// Maps a database error to the domain: lost connections are `Unavailable`,
 /// the rest `Internal` (logged at the edge, never shown).
 pub(crate) fn db_error(e: DbErr) -> Error {

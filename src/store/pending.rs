@@ -6,7 +6,7 @@ use sea_orm::{
 };
 
 use super::entities::pending_request;
-use super::{Store, bump_revision, db_error};
+use super::{Store, bump_revision, db_error, insert_changing};
 use crate::domain::{Error, Namespace, UnixTime};
 
 /// The state of a held request.
@@ -144,11 +144,9 @@ pub async fn hold(
         created_at: Set(now),
         decided_at: Set(None),
     };
-    match pending_request::Entity::insert(model)
-        .exec_without_returning(store.db())
-        .await
-    {
-        Ok(_) => {}
+    match insert_changing(store, model).await {
+        Ok(()) => {}
+        // Already held: nothing changed.
         Err(e)
             if matches!(
                 e.sql_err(),

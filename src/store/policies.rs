@@ -5,7 +5,7 @@ use sea_orm::{
 };
 
 use super::entities::policy;
-use super::{Store, bump_revision, db_error};
+use super::{Store, bump_revision, db_error, insert_changing};
 use crate::domain::policy::{Policy, PolicyDefinition};
 use crate::domain::{Error, Namespace, UnixTime};
 
@@ -27,17 +27,7 @@ pub async fn insert(
         definition: Set(definition),
         created_at: Set(now),
     };
-    let attempt = async {
-        let txn = store.db().begin().await?;
-        policy::Entity::insert(model)
-            .exec_without_returning(&txn)
-            .await?;
-        bump_revision(&txn).await?;
-        txn.commit().await
-    };
-    attempt.await.map_err(db_error)?;
-    store.changed();
-    Ok(())
+    insert_changing(store, model).await.map_err(db_error)
 }
 
 /// The policies on one resource set, oldest first.

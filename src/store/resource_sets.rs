@@ -10,7 +10,7 @@ use sea_orm::{
 };
 
 use super::entities::{pending_request, permission_ticket, policy, resource_set, rpt_permission};
-use super::{Store, bump_revision, db_error, from_json_list, to_json_list};
+use super::{Store, bump_revision, db_error, from_json_list, insert_changing, to_json_list};
 use crate::domain::resource_set::{Precondition, ResourceSetDescription, Revision};
 use crate::domain::rpt::RegisteredScopes;
 use crate::domain::{Error, Namespace, UnixTime};
@@ -73,19 +73,8 @@ pub async fn create(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    let attempt = async {
-        let txn = store.db().begin().await?;
-        resource_set::Entity::insert(model)
-            .exec_without_returning(&txn)
-            .await?;
-        bump_revision(&txn).await?;
-        txn.commit().await
-    };
-    match attempt.await {
-        Ok(()) => {
-            store.changed();
-            Ok(Revision::FIRST)
-        }
+    match insert_changing(store, model).await {
+        Ok(()) => Ok(Revision::FIRST),
         Err(e)
             if matches!(
                 e.sql_err(),

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use super::entities::{permission_ticket, rpt, rpt_permission};
-use super::{Store, bump_revision, db_error, from_json_list, to_json_list};
+use super::{Store, bump_revision, db_error, from_json_list, insert_changing, to_json_list};
 use crate::domain::rpt::Permission;
 use crate::domain::{Error, UnixTime};
 
@@ -41,17 +41,9 @@ fn active_model(record: &RptRecord, aat_id: Option<&str>) -> rpt::ActiveModel {
 
 /// Stores a new RPT (outside any AAT; tools and tests).
 pub async fn insert(store: &Store, record: &RptRecord) -> Result<(), Error> {
-    let attempt = async {
-        let txn = store.db().begin().await?;
-        rpt::Entity::insert(active_model(record, None))
-            .exec_without_returning(&txn)
-            .await?;
-        bump_revision(&txn).await?;
-        txn.commit().await
-    };
-    attempt.await.map_err(db_error)?;
-    store.changed();
-    Ok(())
+    insert_changing(store, active_model(record, None))
+        .await
+        .map_err(db_error)
 }
 
 /// How often an RPT write retries after losing a race for the one live RPT
@@ -238,17 +230,12 @@ pub async fn add_permission(
     resource_server: &str,
     permission: &Permission,
 ) -> Result<(), Error> {
-    let attempt = async {
-        let txn = store.db().begin().await?;
-        rpt_permission::Entity::insert(permission_model(token_hash, resource_server, permission))
-            .exec_without_returning(&txn)
-            .await?;
-        bump_revision(&txn).await?;
-        txn.commit().await
-    };
-    attempt.await.map_err(db_error)?;
-    store.changed();
-    Ok(())
+    insert_changing(
+        store,
+        permission_model(token_hash, resource_server, permission),
+    )
+    .await
+    .map_err(db_error)
 }
 
 /// Finds an RPT by the hash of its value.
