@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the work on Steward's hot paths: policy evaluation at
-//! 1, 100 and 10 000 policies on a resource set, access-token (JWT)
-//! signing and verification, and minting a permission ticket.
+//! 1, 100 and 10 000 policies on a resource set, an RPT status lookup served
+//! from the cache, access-token (JWT) signing and verification, and minting a
+//! permission ticket.
 //!
 //! `cargo bench --bench core`
 
@@ -42,6 +43,17 @@ fn policies(count: usize) -> Vec<Policy> {
         .collect()
 }
 
+/// A migrated store on a fresh SQLite file (an in-memory URL would give each
+/// pooled connection its own empty database).
+async fn temp_store() -> Store {
+    let path = std::env::temp_dir().join(format!("steward-bench-{}.db", uuid::Uuid::new_v4()));
+    let store = Store::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
 fn policy_evaluation(c: &mut Criterion) {
     let mut group = c.benchmark_group("policy_evaluation");
     let registered = vec!["view".to_string(), "edit".to_string(), "delete".to_string()];
@@ -74,8 +86,7 @@ fn policy_evaluation(c: &mut Criterion) {
 fn jwt(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let keys = runtime.block_on(async {
-        let store = Store::connect("sqlite::memory:").await.unwrap();
-        store.migrate().await.unwrap();
+        let store = temp_store().await;
         KeyRing::load_or_create(&store, &OsEntropy, 1_000)
             .await
             .unwrap()
@@ -99,6 +110,50 @@ fn jwt(c: &mut Criterion) {
     });
 }
 
+fn rpt_lookup_in_cache(c: &mut Criterion) {
+    use steward::domain::rpt::Permission;
+    use steward::store::rpts::{self, RptRecord};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (store, hash) = runtime.block_on(async {
+        let store = temp_store().await;
+        let hash = secret::token_hash("an-rpt");
+        rpts::insert(
+            &store,
+            &RptRecord {
+                token_hash: hash.clone(),
+                client_id: "client".into(),
+                subject: "bob".into(),
+                resource_server: Some("rs".into()),
+                created_at: 0,
+                expires_at: None,
+                revoked_at: None,
+            },
+        )
+        .await
+        .unwrap();
+        for i in 0..10 {
+            let permission = Permission {
+                owner: "alice".into(),
+                resource_set_id: format!("set-{i}"),
+                scopes: vec!["view".into()],
+                issued_at: 0,
+                expires_at: 10_000,
+            };
+            rpts::add_permission(&store, &hash, "rs", &permission).await.unwrap();
+        }
+        // Warm the cache.
+        rpts::status_view(&store, &hash, "rs").await.unwrap().unwrap();
+        (store, hash)
+    });
+    c.bench_function("rpt_status_cache_hit", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(rpts::status_view(&store, black_box(&hash), "rs"))
+                .unwrap()
+        });
+    });
+}
+
 fn ticket_creation(c: &mut Criterion) {
     c.bench_function("ticket_mint_and_hash", |b| {
         b.iter(|| {
@@ -108,5 +163,5 @@ fn ticket_creation(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, policy_evaluation, jwt, ticket_creation);
+criterion_group!(benches, policy_evaluation, rpt_lookup_in_cache, jwt, ticket_creation);
 criterion_main!(benches);
