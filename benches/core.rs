@@ -139,10 +139,15 @@ fn rpt_lookup_in_cache(c: &mut Criterion) {
                 issued_at: 0,
                 expires_at: 10_000,
             };
-            rpts::add_permission(&store, &hash, "rs", &permission).await.unwrap();
+            rpts::add_permission(&store, &hash, "rs", &permission)
+                .await
+                .unwrap();
         }
         // Warm the cache.
-        rpts::status_view(&store, &hash, "rs").await.unwrap().unwrap();
+        rpts::status_view(&store, &hash, "rs")
+            .await
+            .unwrap()
+            .unwrap();
         (store, hash)
     });
     c.bench_function("rpt_status_cache_hit", |b| {
@@ -163,5 +168,11 @@ fn ticket_creation(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, policy_evaluation, rpt_lookup_in_cache, jwt, ticket_creation);
+criterion_group!(
+    benches,
+    policy_evaluation,
+    rpt_lookup_in_cache,
+    jwt,
+    ticket_creation
+);
 criterion_main!(benches);

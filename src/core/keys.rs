@@ -4,6 +4,7 @@
 //! and foreign keys are refused before any signature is checked.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -29,7 +30,13 @@ pub struct KeyRing {
     signing_key: EncodingKey,
     verifying: HashMap<String, DecodingKey>,
     jwks: String,
+    /// Tokens whose signature was already checked (only genuine ones get
+    /// here; expiry and scope are still checked on every use).
+    verified: RwLock<HashMap<String, Arc<AccessTokenClaims>>>,
 }
+
+/// Most verified tokens remembered; past it the memory is emptied.
+const MAX_VERIFIED: usize = 20_000;
 
 impl KeyRing {
     /// Loads the active keys, creating one if there is none. When several
@@ -91,6 +98,7 @@ impl KeyRing {
             signing_key,
             verifying,
             jwks,
+            verified: RwLock::new(HashMap::new()),
         })
     }
 
@@ -103,9 +111,34 @@ impl KeyRing {
             .map_err(|e| Error::Internal(format!("cannot sign token: {e}")))
     }
 
-    /// Verifies signature and shape; issuer, expiry and scope are checked by
-    /// [`AccessTokenClaims::authorize`] against the core's clock.
-    pub fn verify(&self, token: &str) -> Result<AccessTokenClaims, Error> {
+    /// Verifies signature and shape, remembering genuine tokens so a token
+    /// used again costs a map lookup instead of an Ed25519 verification.
+    /// Issuer, expiry and scope are checked by
+    /// [`AccessTokenClaims::authorize`] against the core's clock on every use.
+    pub fn verify(&self, token: &str) -> Result<Arc<AccessTokenClaims>, Error> {
+        let known = self
+            .verified
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(token)
+            .cloned();
+        if let Some(claims) = known {
+            return Ok(claims);
+        }
+        let claims = Arc::new(self.verify_signature(token)?);
+        let mut verified = self
+            .verified
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.len() >= MAX_VERIFIED {
+            verified.clear();
+        }
+        verified.insert(token.to_string(), claims.clone());
+        Ok(claims)
+    }
+
+    /// The signature and shape check itself, without memory.
+    pub fn verify_signature(&self, token: &str) -> Result<AccessTokenClaims, Error> {
         let invalid = |why: &str| Error::InvalidToken(why.to_string());
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
         if header.alg != Algorithm::EdDSA {
@@ -167,7 +200,8 @@ mod tests {
     fn signed_tokens_verify_and_the_jwks_names_the_kid() {
         let keys = ring(7, "k1");
         let token = keys.sign(&claims()).unwrap();
-        assert_eq!(keys.verify(&token).unwrap(), claims());
+        assert_eq!(*keys.verify(&token).unwrap(), claims());
+        assert_eq!(*keys.verify(&token).unwrap(), claims(), "remembered");
         let jwks: serde_json::Value = serde_json::from_str(keys.jwks()).unwrap();
         assert_eq!(jwks["keys"][0]["kid"], "k1");
         assert_eq!(jwks["keys"][0]["kty"], "OKP");
