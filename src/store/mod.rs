@@ -45,7 +45,17 @@ impl Store {
             .min_connections(1)
             .connect_timeout(Duration::from_secs(10))
             .acquire_timeout(Duration::from_secs(10))
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            // SQLite: write-ahead log (readers never block the writer) and
+            // fsync at checkpoints rather than every commit; a crash of the
+            // process loses nothing, a power cut at most the last commits.
+            .map_sqlx_sqlite_opts(|sqlite| {
+                use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+                sqlite
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+            });
         let db = Database::connect(options).await.map_err(|e| {
             Error::Unavailable(format!("cannot connect to the database: {}", redact(&e)))
         })?;
