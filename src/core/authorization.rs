@@ -115,9 +115,23 @@ impl Core {
             client_id: requester.client_id.clone(),
             subject: requester.subject.clone(),
         };
-        let decision = self
-            .evaluate(&ticket.namespace, &access, &claims, now)
-            .await?;
+        let set =
+            store::resource_sets::get_cached(store, &ticket.namespace, &ticket.resource_set_id)
+                .await?;
+        let decision = match &set {
+            Some(set) => {
+                self.evaluate(
+                    &ticket.namespace,
+                    &access,
+                    &set.description.scopes,
+                    &claims,
+                    now,
+                )
+                .await?
+            }
+            // The set was deleted after the ticket was issued: nothing to grant.
+            None => Decision::Deny { policies: vec![] },
+        };
         match decision {
             Decision::Permit { scopes, policies } => {
                 tracing::info!(resource_set = %ticket.resource_set_id, ?policies, "permission granted");
@@ -236,15 +250,11 @@ impl Core {
         &self,
         ns: &Namespace,
         access: &Access,
+        registered_scopes: &[String],
         claims: &Map<String, Value>,
         now: UnixTime,
     ) -> Result<Decision, Error> {
         let store = &self.inner.store;
-        let Some(set) =
-            store::resource_sets::get_cached(store, ns, &access.resource_set_id).await?
-        else {
-            return Ok(Decision::Deny { policies: vec![] });
-        };
         let held = store::pending::find_cached(store, ns, access).await?;
         if held
             .as_ref()
@@ -253,7 +263,7 @@ impl Core {
             return Ok(Decision::Deny { policies: vec![] });
         }
         let policies =
-            store::policies::for_resource_set(store, ns, &access.resource_set_id).await?;
+            store::policies::for_resource_set_cached(store, ns, &access.resource_set_id).await?;
         Ok(policy::decide(
             &policies,
             &DecisionRequest {
@@ -261,7 +271,7 @@ impl Core {
                 subject: &access.subject,
                 claims,
                 requested_scopes: &access.scopes,
-                registered_scopes: &set.description.scopes,
+                registered_scopes,
                 owner_approved: held.is_some_and(|h| h.status == PendingStatus::Approved),
                 now,
             },
@@ -288,17 +298,18 @@ impl Core {
             ));
         }
         let now = self.now();
-        if store::resource_sets::get_cached(&self.inner.store, ns, &access.resource_set_id)
-            .await?
-            .is_none()
-        {
+        let Some(set) =
+            store::resource_sets::get_cached(&self.inner.store, ns, &access.resource_set_id)
+                .await?
+        else {
             return Err(Error::InvalidResourceSetId(format!(
                 "no resource set `{}` is registered",
                 access.resource_set_id
             )));
-        }
+        };
         let claims = self.verify_claim_tokens(claim_tokens, now).await?;
-        self.evaluate(ns, access, &claims, now).await
+        self.evaluate(ns, access, &set.description.scopes, &claims, now)
+            .await
     }
 
     /// Whether the token opens the protection API (used by the decision and
