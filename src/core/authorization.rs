@@ -7,7 +7,6 @@ use super::Core;
 use super::claims::ID_TOKEN_FORMATS;
 use crate::domain::policy::{self, Decision, DecisionRequest};
 use crate::domain::rpt::{Permission, RPT_BYTES};
-use crate::domain::scope::ApiScope;
 use crate::domain::secret;
 use crate::domain::ticket;
 use crate::domain::token::Requester;
@@ -72,38 +71,40 @@ impl Core {
         if ticket.is_empty() {
             return Err(Error::invalid_request("`ticket` is required"));
         }
-        // The RPT the permission goes to, and the value the client gets back.
-        let (target, rpt_value) = match rpt {
+        // The RPT the permission goes to, the value the client gets back, and
+        // the resource server the RPT is already bound to (if any).
+        let (target, rpt_value, bound_to) = match rpt {
             Some(rpt) => {
                 let hash = secret::token_hash(rpt);
                 let record = store::rpts::find(store, &hash).await?;
-                let usable = record.as_ref().is_some_and(|r| {
+                let Some(record) = record.filter(|r| {
                     r.revoked_at.is_none()
                         && r.expires_at.is_none_or(|exp| now < exp)
                         && r.client_id == requester.client_id
                         && r.subject == requester.subject
-                });
-                if !usable {
+                }) else {
                     return Err(Error::InvalidToken(
                         "the RPT is unknown, revoked, or not this client's".into(),
                     ));
-                }
-                (GrantTarget::Existing(hash), rpt.to_string())
+                };
+                (
+                    GrantTarget::Existing(hash),
+                    rpt.to_string(),
+                    record.resource_server,
+                )
             }
             None => {
                 let value = secret::mint(self.inner.entropy.as_ref(), RPT_BYTES)?;
                 let record = self.new_rpt_record(requester, &value, now);
-                (GrantTarget::New(record, requester.aat_id.clone()), value)
+                (
+                    GrantTarget::New(record, requester.aat_id.clone()),
+                    value,
+                    None,
+                )
             }
         };
         let ticket = self.usable_ticket(requester, ticket, now).await?;
-        if let GrantTarget::Existing(hash) = &target
-            && let Some(record) = store::rpts::find(store, hash).await?
-            && record
-                .resource_server
-                .as_deref()
-                .is_some_and(|rs| rs != ticket.namespace.client_id)
-        {
+        if bound_to.is_some_and(|rs| rs != ticket.namespace.client_id) {
             return Err(Error::invalid_request(
                 "the RPT is bound to another resource server; get a new RPT for this one",
             ));
@@ -310,11 +311,5 @@ impl Core {
         let claims = self.verify_claim_tokens(claim_tokens, now).await?;
         self.evaluate(ns, access, &set.description.scopes, &claims, now)
             .await
-    }
-
-    /// Whether the token opens the protection API (used by the decision and
-    /// policy services).
-    pub fn authenticate_protection(&self, authorization: Option<&str>) -> Result<Namespace, Error> {
-        self.authenticate(authorization, ApiScope::Protection)
     }
 }

@@ -76,19 +76,19 @@ pub async fn status(
 }
 
 /// `POST {introspection_endpoint}` with form `token=…` (RFC 7662, UMA 1.0).
-async fn introspect_form(
-    facade: &Facade,
-    headers: &HeaderMap,
+pub async fn introspect_handler(
+    State(facade): State<Facade>,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Error> {
-    let form = form_body(headers, body, facade.max_body_bytes).await?;
+    let form = form_body(&headers, body, facade.max_body_bytes).await?;
     let rpt = param(&form, "token")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Error::invalid_request("`token` is required"))?
         .to_string();
     let answer = introspect(
-        facade,
-        headers,
+        &facade,
+        &headers,
         IntrospectRptRequest {
             rpt,
             resource_set_id: None,
@@ -108,13 +108,4 @@ async fn introspect_form(
         body["exp"] = json!(exp);
     }
     Ok(no_store(body))
-}
-
-/// Axum handler for [`introspect_form`].
-pub async fn introspect_handler(
-    State(facade): State<Facade>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, Error> {
-    introspect_form(&facade, &headers, body).await
 }
