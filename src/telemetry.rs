@@ -89,6 +89,27 @@ pub fn metrics_handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// The process's resident memory in bytes (Linux: `VmRSS` of
+/// `/proc/self/status`), exported as `process_resident_memory_bytes` so an
+/// operator — and the load tool's scale run — can see what the caches cost.
+/// `None` where the kernel does not say.
+pub fn resident_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_vm_rss(&status)
+}
+
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
+}
+
 /// Reads W3C trace context from HTTP headers.
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
 
@@ -150,4 +171,23 @@ pub fn inject_trace_context(metadata: &mut tonic::metadata::MetadataMap) {
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(&context, &mut MetadataInjector(metadata));
     });
+}
+
+#[cfg(test)]
+mod resident_memory_tests {
+    use super::*;
+
+    #[test]
+    fn vm_rss_is_read_in_bytes() {
+        let status = "Name:\tsteward\nVmPeak:\t  99 kB\nVmRSS:\t   18432 kB\nThreads:\t4\n";
+        assert_eq!(parse_vm_rss(status), Some(18432 * 1024));
+        assert_eq!(parse_vm_rss("VmRSS:\tlots kB\n"), None);
+        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn this_process_has_resident_memory() {
+        assert!(resident_memory_bytes().is_some_and(|b| b > 0));
+    }
 }

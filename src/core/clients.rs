@@ -1,11 +1,6 @@
 //! The client registry's rules: what a client may be registered with, and
-//! client authentication (argon2, on the blocking pool, constant-time in
+//! client authentication (argon2, on the core's hashing threads, constant-time in
 //! whether the client exists).
-
-use std::sync::OnceLock;
-
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 use super::Core;
 use crate::domain::Error;
@@ -92,7 +87,7 @@ impl Core {
             .owner
             .filter(|o| !o.trim().is_empty())
             .unwrap_or_else(|| client_id.clone());
-        let secret_hash = hash_secret(client_secret.clone()).await?;
+        let secret_hash = self.inner.hasher.hash(client_secret.clone()).await?;
         let record = ClientRecord {
             client_id: client_id.clone(),
             secret_hash,
@@ -136,11 +131,14 @@ impl Core {
         let generation = store::clients::generation(store);
         let record = store::clients::find(store, client_id).await?;
         // Hash even for unknown clients so timing does not reveal which exist.
-        let hash = match &record {
-            Some(r) => r.secret_hash.clone(),
-            None => dummy_hash().to_string(),
-        };
-        let ok = verify_secret(client_secret.to_string(), hash).await?;
+        let ok = self
+            .inner
+            .hasher
+            .verify(
+                client_secret.to_string(),
+                record.as_ref().map(|r| r.secret_hash.clone()),
+            )
+            .await?;
         match record {
             Some(record) if ok => {
                 store::clients::remember(
@@ -156,35 +154,4 @@ impl Core {
             _ => Err(refused()),
         }
     }
-}
-
-async fn hash_secret(secret: String) -> Result<String, Error> {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(secret.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| Error::Internal(format!("cannot hash secret: {e}")))
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("hashing task failed: {e}")))?
-}
-
-async fn verify_secret(secret: String, hash: String) -> Result<bool, Error> {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .verify_password(secret.as_bytes(), hash.as_str())
-            .is_ok()
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("verification task failed: {e}")))
-}
-
-fn dummy_hash() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| {
-        Argon2::default()
-            .hash_password(b"steward-timing-equaliser")
-            .map(|h| h.to_string())
-            .unwrap_or_default()
-    })
 }

@@ -7,6 +7,7 @@ mod authorization;
 pub mod claims;
 pub mod clients;
 pub mod clock;
+mod hasher;
 pub mod keys;
 mod permissions;
 mod policies;
@@ -66,6 +67,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
     policy: CorePolicy,
+    hasher: hasher::SecretHasher,
 }
 
 impl Core {
@@ -78,6 +80,7 @@ impl Core {
     ) -> Result<Core, Error> {
         let keys = KeyRing::load_or_create(&store, entropy.as_ref(), clock.now()).await?;
         let trusted = claims::TrustedIssuers::load(&policy.trusted_issuers)?;
+        let hasher = hasher::SecretHasher::start()?;
         Ok(Core {
             inner: Arc::new(Inner {
                 store,
@@ -86,6 +89,7 @@ impl Core {
                 clock,
                 entropy,
                 policy,
+                hasher,
             }),
         })
     }

@@ -35,10 +35,12 @@ pub fn mint(entropy: &dyn Entropy, bytes: usize) -> Result<String, Error> {
 /// The stored form of a high-entropy token: hex SHA-256. A fast hash is
 /// right here because the token itself carries ≥128 bits of entropy.
 pub fn token_hash(token: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(token.as_bytes());
     let mut out = String::with_capacity(64);
     for byte in digest {
-        out.push_str(&format!("{byte:02x}"));
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
     }
     out
 }

@@ -46,6 +46,11 @@ pub async fn readyz(State(facade): State<Facade>) -> Response {
 
 /// `GET /metrics`: Prometheus text exposition.
 pub async fn metrics() -> Response {
+    if let Some(bytes) = crate::telemetry::resident_memory_bytes() {
+        // Precision loss only above 2^53 bytes.
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("process_resident_memory_bytes").set(bytes as f64);
+    }
     match crate::telemetry::metrics_handle() {
         Some(handle) => (
             [(

@@ -13,6 +13,7 @@ mod baseline;
 mod driver;
 mod ops;
 mod report;
+mod scale;
 mod seed;
 mod target;
 
@@ -81,6 +82,20 @@ pub struct BenchArgs {
     /// RPTs to seed (each with one permission).
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub rpts: usize,
+    /// Fill the database to production size before measuring (100 000
+    /// resource sets, 10 000 policies, 1 000 000 permissions across RPTs,
+    /// bulk-loaded), and measure keys drawn from all of it.
+    #[arg(long)]
+    pub scale: bool,
+    /// With --scale: resource sets to load.
+    #[arg(long, value_name = "N", requires = "scale")]
+    pub scale_resource_sets: Option<usize>,
+    /// With --scale: policies to load (one each on evenly spaced sets).
+    #[arg(long, value_name = "N", requires = "scale")]
+    pub scale_policies: Option<usize>,
+    /// With --scale: permissions to load (one per RPT).
+    #[arg(long, value_name = "N", requires = "scale")]
+    pub scale_permissions: Option<usize>,
     /// Operations to measure, comma separated (default: all).
     #[arg(long, value_enum, value_name = "OPS", value_delimiter = ',')]
     pub ops: Vec<Op>,
@@ -170,6 +185,7 @@ struct Options {
     ops: Vec<Op>,
     resource_sets: usize,
     rpts: usize,
+    scale: Option<scale::ScalePlan>,
 }
 
 impl Options {
@@ -219,12 +235,26 @@ impl Options {
             .into_iter()
             .filter(|op| args.ops.is_empty() || args.ops.contains(op))
             .collect();
+        let scale = if args.scale {
+            let preset = scale::ScalePlan::PRESET;
+            Some(
+                scale::ScalePlan {
+                    resource_sets: args.scale_resource_sets.unwrap_or(preset.resource_sets),
+                    policies: args.scale_policies.unwrap_or(preset.policies),
+                    permissions: args.scale_permissions.unwrap_or(preset.permissions),
+                }
+                .check()?,
+            )
+        } else {
+            None
+        };
         Ok(Options {
             concurrency,
             stop,
             ops,
             resource_sets: args.resource_sets,
             rpts: args.rpts,
+            scale,
         })
     }
 }
@@ -271,13 +301,17 @@ async fn run_checked(args: BenchArgs) -> Result<(), Error> {
         target.http,
         target.grpc.as_deref().unwrap_or("-"),
     );
+    let idle_memory = target::resident_memory(&setup_client, &target.http).await;
     let measured = measure_target(&options, &server_handle, &target, &setup_client).await;
+    let loaded_memory = target::resident_memory(&setup_client, &target.http).await;
+    let memory = report::memory_line(target.is_spawned(), idle_memory, loaded_memory);
     target.stop().await;
     drop(servers);
     let mut records = measured?;
     report::apply_ratios(&mut records);
 
     print!("{}", report::table(&records));
+    println!("{memory}");
     if let Some(path) = &args.json {
         write_file(path, &report::json(&records)?)?;
     }
@@ -319,14 +353,26 @@ async fn measure_target(
         options.resource_sets, options.rpts
     );
     let clients = seed::register_clients(&target.database_url, &target.issuer).await?;
-    let seeded = seed::seed(
+    let mut seeded = seed::seed(
         setup_client,
         &target.http,
-        clients,
+        clients.clone(),
         options.resource_sets,
         options.rpts,
     )
     .await?;
+    if let Some(plan) = options.scale {
+        let sample = scale::load(
+            &target.database_url,
+            &clients,
+            plan,
+            options.resource_sets,
+            options.rpts,
+        )
+        .await?;
+        seeded.resource_sets = sample.resource_sets;
+        seeded.rpts = sample.rpts;
+    }
     let work = Workload::new(&seeded, target)?;
 
     let baselines = Baselines::start(server_handle).await?;

@@ -87,6 +87,30 @@ fn ms(us: u64) -> String {
     format!("{}.{:03}", us / 1000, us % 1000)
 }
 
+/// The line under the table: the server's resident memory before seeding
+/// and after the run, from its `/metrics`. A spawned Steward shares the
+/// tool's process, so its figure includes the tool.
+pub fn memory_line(spawned: bool, idle: Option<u64>, after: Option<u64>) -> String {
+    let mb = |bytes: Option<u64>| {
+        // Precision loss only above 2^53 bytes.
+        #[allow(clippy::cast_precision_loss)]
+        bytes.map_or_else(
+            || "unknown".to_string(),
+            |b| format!("{:.1} MB", b as f64 / 1_000_000.0),
+        )
+    };
+    format!(
+        "resident memory of {}: before seeding {}, after the run {}",
+        if spawned {
+            "the bench process (tool and in-process Steward)"
+        } else {
+            "the Steward process"
+        },
+        mb(idle),
+        mb(after)
+    )
+}
+
 /// The table printed to stdout.
 pub fn table(records: &[Record]) -> String {
     let mut out = String::new();

@@ -30,7 +30,7 @@ use crate::store::Store;
 const SEED_PARALLELISM: usize = 8;
 
 /// The scopes every seeded resource set registers.
-const SET_SCOPES: [&str; 2] = [SCOPE, "edit"];
+pub const SET_SCOPES: [&str; 2] = [SCOPE, "edit"];
 
 /// A client's id and secret.
 #[derive(Debug, Clone)]
@@ -48,6 +48,8 @@ pub struct Clients {
     /// A requesting client (`uma_authorization`) acting for itself: its
     /// AATs get the RPTs. Its id is also the requesting party's subject.
     pub requester: Credentials,
+    /// The resource owner the resource server's PAT acts for.
+    pub owner: String,
 }
 
 /// What the operations rotate over.
@@ -71,7 +73,7 @@ pub async fn register_clients(database_url: &str, issuer: &str) -> Result<Client
     let resource_server = core
         .create_client(NewClient {
             name: format!("steward bench resource server {}", &run[..8]),
-            owner: Some(owner),
+            owner: Some(owner.clone()),
             scopes: vec!["uma_protection".into()],
             ..NewClient::default()
         })
@@ -92,6 +94,7 @@ pub async fn register_clients(database_url: &str, issuer: &str) -> Result<Client
             id: requester.client_id,
             secret: requester.client_secret,
         },
+        owner,
     })
 }
 

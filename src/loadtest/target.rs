@@ -245,6 +245,33 @@ pub fn loopback_url(url: &str, flag: &str) -> Result<String, Error> {
     Ok(parsed.as_str().trim_end_matches('/').to_string())
 }
 
+/// The resident memory a Steward reports at `/metrics`
+/// (`process_resident_memory_bytes`), if it says.
+pub async fn resident_memory(client: &reqwest::Client, http: &str) -> Option<u64> {
+    let text = client
+        .get(format!("{http}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .error_for_status()
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    parse_resident_memory(&text)
+}
+
+/// `process_resident_memory_bytes` from a Prometheus text exposition.
+fn parse_resident_memory(text: &str) -> Option<u64> {
+    let value = text
+        .lines()
+        .find_map(|line| line.strip_prefix("process_resident_memory_bytes "))?;
+    let bytes: f64 = value.trim().parse().ok()?;
+    // A gauge of whole bytes; anything else is not a reading.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    (bytes.is_finite() && bytes >= 0.0).then_some(bytes as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +288,16 @@ mod tests {
         assert!(loopback_url("http://example.com", "--http").is_err());
         assert!(loopback_url("https://127.0.0.1:8443", "--http").is_err());
         assert!(loopback_url("127.0.0.1:8080", "--http").is_err());
+    }
+
+    #[test]
+    fn resident_memory_is_read_from_the_exposition() {
+        let text = "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 18874368\nsteward_http_requests_total{route=\"/x\"} 3\n";
+        assert_eq!(parse_resident_memory(text), Some(18_874_368));
+        assert_eq!(parse_resident_memory("other 1\n"), None);
+        assert_eq!(
+            parse_resident_memory("process_resident_memory_bytes NaN\n"),
+            None
+        );
     }
 }

@@ -4,10 +4,16 @@
 //!
 //! Correctness: every write through this [`Store`](super::Store) drops the
 //! caches after it commits, and bumps the database's change counter in its
-//! transaction; [`Cache::refresh`] (polled by each replica) drops them when
-//! another replica's write moved the counter. A reader only fills the cache if
-//! no drop happened while it was reading (generation check under the map's
-//! lock), so a stale value is never put back after a drop.
+//! transaction; [`Cache::observe`] (polled by each replica) drops them when
+//! another replica's write moved the counter. A reader only fills a map if
+//! that map was not dropped while it was reading (the map's generation,
+//! checked under its lock), so a stale value is never put back after a drop.
+//!
+//! The client memo (verified client secrets) is not dropped by those writes:
+//! no write to sets, policies, tickets or RPTs can change a client, and
+//! dropping it would send every client back through argon2 after any write.
+//! Clients cannot be changed or deleted yet; whatever does so must clear
+//! `clients` (and, across replicas, bump a counter of its own).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -22,12 +28,15 @@ const MAX_ENTRIES: usize = 200_000;
 
 /// One cached query.
 pub(crate) struct CacheMap<K, V> {
+    /// Bumped before every drop; readers compare it to decide whether to fill.
+    generation: AtomicU64,
     entries: RwLock<HashMap<K, V>>,
 }
 
 impl<K: Eq + Hash, V: Clone> CacheMap<K, V> {
     fn new() -> Self {
         CacheMap {
+            generation: AtomicU64::new(0),
             entries: RwLock::new(HashMap::new()),
         }
     }
@@ -40,18 +49,39 @@ impl<K: Eq + Hash, V: Clone> CacheMap<K, V> {
             .cloned()
     }
 
+    /// The generation to pass to [`CacheMap::fill`] (read before loading).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
     fn clear(&self) {
-        self.entries
+        let mut entries = self
+            .entries
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        entries.clear();
+    }
+
+    /// Puts a value loaded at `generation` into the map, unless the map was
+    /// dropped since.
+    pub(crate) fn fill(&self, key: K, value: &V, generation: u64) {
+        let mut entries = self
+            .entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key, value.clone());
     }
 }
 
 /// The caches of one store handle (shared by its clones).
 pub(crate) struct Cache {
-    /// Bumped before every drop; readers compare it to decide whether to fill.
-    generation: AtomicU64,
     /// The database change counter last seen.
     revision: AtomicI64,
     pub(crate) rpt_status: CacheMap<(String, String), Arc<super::rpts::CachedStatus>>,
@@ -66,7 +96,6 @@ pub(crate) struct Cache {
 impl Cache {
     pub(crate) fn new() -> Cache {
         Cache {
-            generation: AtomicU64::new(0),
             revision: AtomicI64::new(i64::MIN),
             rpt_status: CacheMap::new(),
             resource_sets: CacheMap::new(),
@@ -76,14 +105,13 @@ impl Cache {
         }
     }
 
-    /// Drops every cached answer.
+    /// Drops every cached answer about resource sets, policies, held
+    /// requests and RPTs.
     pub(crate) fn invalidate(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
         self.rpt_status.clear();
         self.resource_sets.clear();
         self.policies.clear();
         self.pending.clear();
-        self.clients.clear();
     }
 
     /// Drops the caches if the database change counter moved since last seen.
@@ -109,37 +137,10 @@ impl Cache {
         if let Some(value) = map.get(&key) {
             return Ok(value);
         }
-        let generation = self.generation.load(Ordering::SeqCst);
+        let generation = map.generation();
         let value = load().await?;
-        self.fill(map, key, &value, generation);
+        map.fill(key, &value, generation);
         Ok(value)
-    }
-
-    /// Puts a value loaded at `generation` into the cache, unless a drop
-    /// happened since.
-    pub(crate) fn fill<K: Eq + Hash, V: Clone>(
-        &self,
-        map: &CacheMap<K, V>,
-        key: K,
-        value: &V,
-        generation: u64,
-    ) {
-        let mut entries = map
-            .entries
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if self.generation.load(Ordering::SeqCst) != generation {
-            return;
-        }
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(key, value.clone());
-    }
-
-    /// The current generation (for callers that fill by hand).
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
     }
 
     /// A cached value, if any.
@@ -184,5 +185,51 @@ mod tests {
             cache.pending.get(&"k".to_string()).is_some(),
             "same revision keeps it"
         );
+    }
+
+    #[tokio::test]
+    async fn client_memos_survive_other_writes_but_not_a_client_change() {
+        let cache = Cache::new();
+        let generation = cache.clients.generation();
+        cache.rpt_status.fill(
+            ("rpt".to_string(), "rs".to_string()),
+            &Arc::new(super::super::rpts::CachedStatus {
+                record: super::super::rpts::RptRecord {
+                    token_hash: "rpt".into(),
+                    client_id: "c".into(),
+                    subject: "s".into(),
+                    resource_server: None,
+                    created_at: 0,
+                    expires_at: None,
+                    revoked_at: None,
+                },
+                permissions: Vec::new(),
+                registered: Default::default(),
+            }),
+            cache.rpt_status.generation(),
+        );
+        cache.invalidate();
+        cache.observe(7);
+        assert!(cache.rpt_status.get(&("rpt".into(), "rs".into())).is_none());
+        // A verification that started before those drops is still kept.
+        let verified = Arc::new(super::super::clients::VerifiedClient {
+            secret_sha256: "h".into(),
+            record: super::super::clients::ClientRecord {
+                client_id: "c".into(),
+                secret_hash: "x".into(),
+                name: "n".into(),
+                owner: "o".into(),
+                scopes: Vec::new(),
+                grant_types: Vec::new(),
+                redirect_uris: Vec::new(),
+                created_at: 0,
+            },
+        });
+        cache.clients.fill("c".into(), &verified, generation);
+        assert!(cache.clients.get(&"c".to_string()).is_some());
+        cache.invalidate();
+        assert!(cache.clients.get(&"c".to_string()).is_some());
+        cache.clients.clear();
+        assert!(cache.clients.get(&"c".to_string()).is_none());
     }
 }

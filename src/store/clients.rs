@@ -78,16 +78,14 @@ pub fn verified(store: &Store, client_id: &str) -> Option<std::sync::Arc<Verifie
 
 /// The cache generation to pass to [`remember`] (read before the lookup).
 pub fn generation(store: &Store) -> u64 {
-    store.cache.generation()
+    store.cache.clients.generation()
 }
 
 /// Remembers a successful verification made at `generation`.
 pub fn remember(store: &Store, verified: VerifiedClient, generation: u64) {
     let key = verified.record.client_id.clone();
-    store.cache.fill(
-        &store.cache.clients,
-        key,
-        &std::sync::Arc::new(verified),
-        generation,
-    );
+    store
+        .cache
+        .clients
+        .fill(key, &std::sync::Arc::new(verified), generation);
 }

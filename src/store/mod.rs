@@ -5,6 +5,7 @@
 pub(crate) mod cache;
 mod entities;
 
+pub mod bulk;
 pub mod clients;
 pub mod keys;
 pub mod pending;
@@ -28,6 +29,7 @@ use crate::domain::Error;
 pub struct Store {
     db: DatabaseConnection,
     cache: Arc<cache::Cache>,
+    tickets: Arc<tickets::TicketWriter>,
 }
 
 impl std::fmt::Debug for Store {
@@ -37,7 +39,8 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Connects to `url` (`sqlite://…?mode=rwc` or `postgres://…`).
+    /// Connects to `url` (`sqlite://…?mode=rwc` or `postgres://…`) and
+    /// starts the ticket writer on the current runtime.
     pub async fn connect(url: &str) -> Result<Store, Error> {
         let mut options = ConnectOptions::new(url.to_string());
         options
@@ -60,6 +63,7 @@ impl Store {
             Error::Unavailable(format!("cannot connect to the database: {}", redact(&e)))
         })?;
         Ok(Store {
+            tickets: Arc::new(tickets::TicketWriter::start(db.clone())),
             db,
             cache: Arc::new(cache::Cache::new()),
         })

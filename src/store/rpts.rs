@@ -303,7 +303,7 @@ pub async fn status_view(
     if let Some(view) = store.cache.get(&store.cache.rpt_status, &key) {
         return Ok(Some(view));
     }
-    let generation = store.cache.generation();
+    let generation = store.cache.rpt_status.generation();
     let Some(record) = find(store, token_hash).await? else {
         return Ok(None);
     };
@@ -321,8 +321,6 @@ pub async fn status_view(
         permissions,
         registered,
     });
-    store
-        .cache
-        .fill(&store.cache.rpt_status, key, &view, generation);
+    store.cache.rpt_status.fill(key, &view, generation);
     Ok(Some(view))
 }

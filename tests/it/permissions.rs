@@ -153,6 +153,52 @@ async fn fifty_tickets_are_all_distinct_and_none_is_stored_in_clear() {
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_registrations_are_each_stored_as_asked() {
+    // Concurrent inserts are written together in one statement; every
+    // caller must still get its own ticket, stored with its own request.
+    let (app, rs) = app_with_album().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..64 {
+        let client = app.http_client.clone();
+        let url = app.url("/uma/rs/perm");
+        let pat = rs.pat.clone();
+        let scopes = if i % 2 == 0 {
+            vec!["view"]
+        } else {
+            vec!["view", "all"]
+        };
+        tasks.spawn(async move {
+            let response = client
+                .post(url)
+                .bearer_auth(pat)
+                .json(&json!({"resource_set_id": "album", "scopes": scopes}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 201);
+            let body: Value = response.json().await.unwrap();
+            (scopes, body["ticket"].as_str().unwrap().to_string())
+        });
+    }
+    let issued = tasks.join_all().await;
+    assert_eq!(steward::store::ticket_count(&app.store).await.unwrap(), 64);
+    let distinct: HashSet<&String> = issued.iter().map(|(_, t)| t).collect();
+    assert_eq!(distinct.len(), 64);
+    for (scopes, ticket) in &issued {
+        let stored = steward::store::tickets::find_by_hash(
+            &app.store,
+            &steward::domain::secret::token_hash(ticket),
+        )
+        .await
+        .unwrap()
+        .expect("every answered ticket is stored");
+        assert_eq!(stored.resource_set_id, "album");
+        assert_eq!(&stored.scopes, scopes, "the ticket carries its own request");
+    }
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn an_unregistered_resource_set_is_invalid_resource_set_id() {
     let (app, rs) = app_with_album().await;
