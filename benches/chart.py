@@ -68,7 +68,7 @@ def main():
         ax.set_title(f"{protocol.upper()}: Steward vs a no-op server")
         ax.grid(True, which="both", alpha=0.3)
         ax.set_ylim(bottom=0)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="best", framealpha=0.85)
     fig.suptitle("steward bench: throughput vs concurrency (2 cores, tool and server on one box)")
     fig.tight_layout()
     fig.savefig(target, dpi=110)

@@ -308,14 +308,13 @@ pub async fn status_view(
         return Ok(None);
     };
     let permissions = permissions(store, token_hash, resource_server).await?;
-    let mut rsids: Vec<String> = permissions
+    let mut sets: Vec<(String, String)> = permissions
         .iter()
-        .map(|p| p.resource_set_id.clone())
+        .map(|p| (p.owner.clone(), p.resource_set_id.clone()))
         .collect();
-    rsids.sort();
-    rsids.dedup();
-    let registered =
-        super::resource_sets::registered_scopes(store, resource_server, &rsids).await?;
+    sets.sort();
+    sets.dedup();
+    let registered = super::resource_sets::registered_scopes(store, resource_server, &sets).await?;
     let view = std::sync::Arc::new(CachedStatus {
         record,
         permissions,
