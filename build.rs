@@ -4,8 +4,9 @@
 
 use std::path::PathBuf;
 
-const PROTOS: [&str; 4] = [
+const PROTOS: [&str; 5] = [
     "proto/steward/v1/authorization.proto",
+    "proto/steward/v1/enforcement.proto",
     "proto/steward/v1/resource_sets.proto",
     "proto/steward/v1/permissions.proto",
     "proto/steward/v1/tokens.proto",

@@ -161,9 +161,23 @@ impl Application {
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
                 .build_v1alpha()
                 .map_err(|e| Error::Internal(format!("reflection: {e}")))?;
-            let network_routes = core_routes
+            let mut network_routes = core_routes
                 .add_service(reflection_v1)
                 .add_service(reflection_v1alpha);
+            if let Some(core) = &self.core {
+                // Envoy calls Check with its own messages, never through the façade.
+                network_routes = network_routes.add_service(
+                    envoy_types::ext_authz::v3::pb::AuthorizationServer::new(
+                        grpc::ext_authz::ExtAuthz::new(
+                            core.clone(),
+                            self.issuer.clone(),
+                            self.settings.ext_authz_unmatched,
+                            self.settings.ext_authz_token.clone(),
+                        ),
+                    )
+                    .max_decoding_message_size(max),
+                );
+            }
             let stop = stopped(stop_rx.clone());
             tasks.spawn(async move {
                 tonic::transport::Server::builder()

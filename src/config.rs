@@ -24,6 +24,18 @@ pub enum Role {
     Facade,
 }
 
+/// What an Envoy `Check` answers for a request no enforcement profile
+/// covers (unknown host, unmapped method, no matching resource set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unmatched {
+    /// 403: only what a resource server described is let through.
+    #[default]
+    Deny,
+    /// Let it through untouched (Steward guards only what is described).
+    Allow,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -108,6 +120,11 @@ pub struct Settings {
     /// How often each replica checks the database for changes made by other
     /// replicas, milliseconds: the bound on how stale a cached answer can be.
     pub cache_refresh_ms: u64,
+    /// Envoy `ext_authz`: what a request no enforcement profile covers gets.
+    pub ext_authz_unmatched: Unmatched,
+    /// Envoy `ext_authz`: when set, `Check` calls must carry
+    /// `authorization: Bearer <this>` metadata (Envoy's `initial_metadata`).
+    pub ext_authz_token: Option<Secret>,
 }
 
 impl Default for Settings {
@@ -128,12 +145,14 @@ impl Default for Settings {
             core_url: None,
             shutdown_grace: 10,
             cache_refresh_ms: 500,
+            ext_authz_unmatched: Unmatched::Deny,
+            ext_authz_token: None,
         }
     }
 }
 
 /// The settings readable from `STEWARD_*` variables.
-const ENV_KEYS: [&str; 14] = [
+const ENV_KEYS: [&str; 16] = [
     "database_url",
     "http_addr",
     "grpc_addr",
@@ -148,6 +167,8 @@ const ENV_KEYS: [&str; 14] = [
     "core_url",
     "shutdown_grace",
     "cache_refresh_ms",
+    "ext_authz_unmatched",
+    "ext_authz_token",
 ];
 
 impl Settings {

@@ -7,6 +7,7 @@ mod authorization;
 pub mod claims;
 pub mod clients;
 pub mod clock;
+pub mod enforcement;
 mod hasher;
 pub mod keys;
 mod permissions;

@@ -53,6 +53,10 @@ pub enum RptStatus {
         issued_at: UnixTime,
         expires_at: Option<UnixTime>,
         permissions: Vec<Permission>,
+        /// The client it was issued to.
+        client_id: String,
+        /// The requesting party.
+        subject: String,
     },
 }
 
@@ -193,6 +197,8 @@ impl Core {
         Ok(RptStatus::Active {
             issued_at: record.created_at,
             expires_at: record.expires_at,
+            client_id: record.client_id.clone(),
+            subject: record.subject.clone(),
             permissions: rpt::visible_permissions(
                 view.permissions.clone(),
                 &view.registered,

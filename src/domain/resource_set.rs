@@ -103,6 +103,9 @@ impl ResourceSetDescription {
                 unique.push(scope);
             }
         }
+        // `uris` (path patterns for enforcement points) is an extension
+        // member Steward reads, so it must be well formed.
+        super::enforcement::parse_uris(extensions.get("uris"))?;
         let extensions = extensions
             .into_iter()
             .filter(|(k, _)| !RESERVED.contains(&k.as_str()))

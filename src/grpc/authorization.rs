@@ -8,9 +8,10 @@ use super::proto::decide_response::Outcome;
 use super::proto::decision_service_server::DecisionService;
 use super::proto::policy_service_server::PolicyService;
 use super::proto::{
-    self, CreatePolicyRequest, DecidePendingRequestRequest, DecidePendingRequestResponse,
-    DecideRequest, DecideResponse, DeletePolicyRequest, DeletePolicyResponse, IssueRptRequest,
-    IssueRptResponse, ListPendingRequestsRequest, ListPendingRequestsResponse, ListPoliciesRequest,
+    self, CreatePolicyRequest, DecideBatchRequest, DecideBatchResponse,
+    DecidePendingRequestRequest, DecidePendingRequestResponse, DecideRequest, DecideResponse,
+    DecideResult, DeletePolicyRequest, DeletePolicyResponse, IssueRptRequest, IssueRptResponse,
+    ListPendingRequestsRequest, ListPendingRequestsResponse, ListPoliciesRequest,
     ListPoliciesResponse, PolicyRecord, RequestPermissionRequest, RequestPermissionResponse,
 };
 use super::{protected, requesting, to_status};
@@ -196,6 +197,50 @@ impl DecisionService for Authorization {
             .decide(&ns, &access, &claim_tokens(message.claim_tokens))
             .await?;
         Ok(Response::new(decide_response(decision)))
+    }
+
+    #[tracing::instrument(name = "DecisionService/DecideBatch", skip_all)]
+    async fn decide_batch(
+        &self,
+        request: Request<DecideBatchRequest>,
+    ) -> Result<Response<DecideBatchResponse>, Status> {
+        let (ns, message) = protected(&self.core, request)?;
+        let items = message
+            .items
+            .into_iter()
+            .map(|item| (item.resource_set_id, item.scopes))
+            .collect();
+        let results = self
+            .core
+            .decide_batch(
+                &ns,
+                &message.client_id,
+                &message.subject,
+                &claim_tokens(message.claim_tokens),
+                items,
+            )
+            .await?;
+        let results = results
+            .into_iter()
+            .map(|result| match result {
+                Ok(decision) => DecideResult {
+                    decision: Some(decide_response(decision)),
+                    error: String::new(),
+                    error_description: String::new(),
+                },
+                Err(e) => {
+                    if let Error::Internal(detail) = &e {
+                        tracing::error!(%detail, "a batch decision item failed");
+                    }
+                    DecideResult {
+                        decision: None,
+                        error: e.code().to_string(),
+                        error_description: e.description().to_string(),
+                    }
+                }
+            })
+            .collect();
+        Ok(Response::new(DecideBatchResponse { results }))
     }
 }
 

@@ -5,6 +5,8 @@
 
 mod authorization;
 mod convert;
+mod enforcement;
+pub mod ext_authz;
 mod permissions;
 mod resource_sets;
 pub mod status;
@@ -33,6 +35,7 @@ pub mod proto {
 
 use proto::authorization_service_server::AuthorizationServiceServer;
 use proto::decision_service_server::DecisionServiceServer;
+use proto::enforcement_service_server::EnforcementServiceServer;
 use proto::permission_service_server::PermissionServiceServer;
 use proto::policy_service_server::PolicyServiceServer;
 use proto::resource_set_service_server::ResourceSetServiceServer;
@@ -78,6 +81,10 @@ pub fn core_routes(core: &Core, max_message_bytes: usize) -> tonic::service::Rou
     )
     .add_service(
         DecisionServiceServer::new(authorization::Authorization::new(core.clone()))
+            .max_decoding_message_size(max_message_bytes),
+    )
+    .add_service(
+        EnforcementServiceServer::new(enforcement::Enforcement::new(core.clone()))
             .max_decoding_message_size(max_message_bytes),
     )
 }

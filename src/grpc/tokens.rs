@@ -63,6 +63,7 @@ impl TokenService for Tokens {
                 issued_at,
                 expires_at,
                 permissions,
+                ..
             } => IntrospectRptResponse {
                 active: true,
                 permissions: permissions.into_iter().map(Into::into).collect(),

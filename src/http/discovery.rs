@@ -40,6 +40,7 @@ pub async fn configuration(State(facade): State<Facade>) -> Result<Response, Err
         "jwks_uri": facade.url(paths::JWKS),
         "policy_endpoint": facade.url(paths::POLICIES),
         "pending_requests_endpoint": facade.url(paths::PENDING),
+        "enforcement_endpoint": facade.url(paths::ENFORCEMENT),
     });
     let mut response = Json(document).into_response();
     response.headers_mut().insert(

@@ -5,6 +5,7 @@
 
 mod authorization;
 mod discovery;
+mod enforcement;
 pub mod error;
 mod extract;
 mod ops;
@@ -24,6 +25,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::grpc::Transport;
 use crate::grpc::proto::authorization_service_client::AuthorizationServiceClient;
+use crate::grpc::proto::enforcement_service_client::EnforcementServiceClient;
 use crate::grpc::proto::permission_service_client::PermissionServiceClient;
 use crate::grpc::proto::policy_service_client::PolicyServiceClient;
 use crate::grpc::proto::resource_set_service_client::ResourceSetServiceClient;
@@ -46,6 +48,8 @@ pub mod paths {
     pub const POLICIES: &str = "/uma/rs/policy";
     /// `pending_requests_endpoint`; decisions are posted to `/{id}`.
     pub const PENDING: &str = "/uma/rs/pending";
+    /// `enforcement_endpoint`: the resource server's profile for Envoy ext_authz.
+    pub const ENFORCEMENT: &str = "/uma/rs/enforcement";
 }
 
 /// The generated clients the façade calls the core with.
@@ -56,6 +60,7 @@ pub struct CoreClients {
     tokens: TokenServiceClient<Transport>,
     authorization: AuthorizationServiceClient<Transport>,
     policies: PolicyServiceClient<Transport>,
+    enforcement: EnforcementServiceClient<Transport>,
     health: HealthClient<Transport>,
 }
 
@@ -68,6 +73,7 @@ impl CoreClients {
             tokens: TokenServiceClient::new(transport.clone()),
             authorization: AuthorizationServiceClient::new(transport.clone()),
             policies: PolicyServiceClient::new(transport.clone()),
+            enforcement: EnforcementServiceClient::new(transport.clone()),
             health: HealthClient::new(transport),
         }
     }
@@ -162,6 +168,12 @@ pub fn router(facade: Facade) -> Router {
         .route(
             &format!("{}/{{id}}", paths::PENDING),
             post(policies::decide),
+        )
+        .route(
+            paths::ENFORCEMENT,
+            axum::routing::put(enforcement::put)
+                .get(enforcement::get)
+                .delete(enforcement::delete),
         )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

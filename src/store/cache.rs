@@ -91,6 +91,8 @@ pub(crate) struct Cache {
         CacheMap<(String, String, String), Arc<Vec<crate::domain::policy::Policy>>>,
     pub(crate) pending: CacheMap<String, Option<super::pending::PendingRecord>>,
     pub(crate) clients: CacheMap<String, Arc<super::clients::VerifiedClient>>,
+    pub(crate) hosts: CacheMap<String, Option<Arc<super::enforcement::HostedProfile>>>,
+    pub(crate) paths: CacheMap<String, Arc<crate::domain::enforcement::PathIndex>>,
 }
 
 impl Cache {
@@ -102,16 +104,20 @@ impl Cache {
             policies: CacheMap::new(),
             pending: CacheMap::new(),
             clients: CacheMap::new(),
+            hosts: CacheMap::new(),
+            paths: CacheMap::new(),
         }
     }
 
     /// Drops every cached answer about resource sets, policies, held
-    /// requests and RPTs.
+    /// requests, RPTs and enforcement profiles.
     pub(crate) fn invalidate(&self) {
         self.rpt_status.clear();
         self.resource_sets.clear();
         self.policies.clear();
         self.pending.clear();
+        self.hosts.clear();
+        self.paths.clear();
     }
 
     /// Drops the caches if the database change counter moved since last seen.

@@ -7,6 +7,7 @@ mod entities;
 
 pub mod bulk;
 pub mod clients;
+pub mod enforcement;
 pub mod keys;
 pub mod pending;
 pub mod policies;
@@ -233,6 +234,18 @@ pub async fn dump(store: &Store) -> Result<String, Error> {
         .await
         .map_err(db_error)?;
     out.push_str(&format!("{pending:?}\n"));
+    let profiles = entities::enforcement_profile::Entity::find()
+        .order_by_asc(entities::enforcement_profile::Column::ClientId)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    out.push_str(&format!("{profiles:?}\n"));
+    let hosts = entities::enforcement_host::Entity::find()
+        .order_by_asc(entities::enforcement_host::Column::Host)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    out.push_str(&format!("{hosts:?}\n"));
     Ok(out)
 }
 

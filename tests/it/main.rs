@@ -8,6 +8,7 @@ mod aat;
 mod authorization_flow;
 mod cli;
 mod discovery;
+mod ext_authz;
 mod helpers;
 mod idp;
 mod operations;

@@ -10,8 +10,9 @@ use steward::grpc::proto::decide_response::Outcome;
 use steward::grpc::proto::decision_service_client::DecisionServiceClient;
 use steward::grpc::proto::policy_service_client::PolicyServiceClient;
 use steward::grpc::proto::{
-    ClaimToken, CreatePolicyRequest, DecidePendingRequestRequest, DecideRequest, DecideResponse,
-    DeletePolicyRequest, ListPendingRequestsRequest, ListPoliciesRequest,
+    ClaimToken, CreatePolicyRequest, DecideBatchRequest, DecideItem, DecidePendingRequestRequest,
+    DecideRequest, DecideResponse, DeletePolicyRequest, ListPendingRequestsRequest,
+    ListPoliciesRequest,
 };
 use tonic::Code;
 use tonic::transport::Channel;
@@ -1255,5 +1256,155 @@ async fn an_owner_who_denies_a_held_request_refuses_it_for_good() {
     )
     .await;
     assert_eq!(decision.outcome(), Outcome::Deny, "{decision:?}");
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Batch decisions
+
+fn item(rsid: &str, scopes: &[&str]) -> DecideItem {
+    DecideItem {
+        resource_set_id: rsid.into(),
+        scopes: strings(scopes),
+    }
+}
+
+#[tokio::test]
+async fn a_batch_is_decided_in_request_order_with_errors_per_item() {
+    let idp = TestIdp::new("https://idp.example.com", "steward-test");
+    let trusted = idp.trusted();
+    let app = spawn_app_with(move |s| s.trusted_issuers = vec![trusted]).await;
+    let rs = app.resource_server("alice").await;
+    for rsid in ["album", "diary", "staff-only"] {
+        register_set(&app, &rs, rsid).await;
+    }
+    let album = create_policy(
+        &app,
+        &rs.pat,
+        "album",
+        &json!({"name": "bob views", "scopes": ["view"], "subjects": ["bob"]}),
+    )
+    .await;
+    let staff = create_policy(
+        &app,
+        &rs.pat,
+        "staff-only",
+        &json!({"name": "staff", "scopes": ["view"],
+                "claims": [{"name": "email", "equals": "bob@example.com"}]}),
+    )
+    .await;
+    let batch = |claim_tokens: Vec<ClaimToken>| DecideBatchRequest {
+        client_id: "app".into(),
+        subject: "bob".into(),
+        claim_tokens,
+        items: vec![
+            item("album", &["view"]),
+            item("nowhere", &["view"]),
+            item("diary", &["view"]),
+            item("staff-only", &["view"]),
+            item("album", &["view", "edit"]),
+        ],
+    };
+    let answer = decision_client(&app)
+        .await
+        .decide_batch(bearer(batch(vec![]), &rs.pat))
+        .await
+        .expect("a batch decision")
+        .into_inner();
+    assert_eq!(answer.results.len(), 5, "one result per item");
+    let outcome = |i: usize| answer.results[i].decision.as_ref().map(|d| d.outcome());
+    assert_eq!(outcome(0), Some(Outcome::Permit));
+    assert_eq!(
+        answer.results[0].decision.as_ref().unwrap().policy_ids,
+        vec![album.clone()]
+    );
+    assert_eq!(outcome(1), None, "an unknown set is an error of its own");
+    assert_eq!(answer.results[1].error, "invalid_resource_set_id");
+    assert!(answer.results[1].error_description.contains("nowhere"));
+    assert_eq!(outcome(2), Some(Outcome::Deny), "no policy: default deny");
+    assert_eq!(outcome(3), Some(Outcome::NeedClaims));
+    assert_eq!(
+        answer.results[3].decision.as_ref().unwrap().required_claims,
+        strings(&["email"])
+    );
+    assert_eq!(
+        outcome(4),
+        Some(Outcome::Deny),
+        "more than the policy grants"
+    );
+    for (i, result) in answer.results.iter().enumerate() {
+        assert_eq!(
+            result.decision.is_some(),
+            result.error.is_empty(),
+            "item {i} is either decided or an error"
+        );
+    }
+
+    // The batch agrees with single decisions, and claim tokens apply to every item.
+    let single = decide(&app, &rs.pat, ask("album", &["view"], "bob")).await;
+    assert_eq!(answer.results[0].decision.as_ref(), Some(&single));
+    let token = idp.token(
+        "bob",
+        json!({"email": "bob@example.com"}),
+        app.clock_now() + 300,
+    );
+    let answer = decision_client(&app)
+        .await
+        .decide_batch(bearer(
+            batch(vec![ClaimToken {
+                format: ID_TOKEN.into(),
+                token,
+            }]),
+            &rs.pat,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let decided = answer.results[3].decision.as_ref().unwrap();
+    assert_eq!(decided.outcome(), Outcome::Permit);
+    assert_eq!(decided.policy_ids, vec![staff]);
+    assert_eq!(
+        answer.results[0].decision.as_ref().map(|d| d.outcome()),
+        Some(Outcome::Permit)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_batches_are_refused_whole() {
+    let (app, rs) = app_with_album().await;
+    let mut client = decision_client(&app).await;
+    let request = |items: Vec<DecideItem>, subject: &str| DecideBatchRequest {
+        client_id: String::new(),
+        subject: subject.into(),
+        claim_tokens: vec![],
+        items,
+    };
+    let too_many = (0..1001).map(|_| item("album", &["view"])).collect();
+    for (what, bad) in [
+        ("no items", request(vec![], "bob")),
+        ("over the limit", request(too_many, "bob")),
+        ("nobody asking", request(vec![item("album", &["view"])], "")),
+    ] {
+        let status = client.decide_batch(bearer(bad, &rs.pat)).await.unwrap_err();
+        assert_grpc_error(&status, Code::InvalidArgument, "invalid_request");
+        assert!(!status.message().is_empty(), "{what}");
+    }
+    let status = client
+        .decide_batch(request(vec![item("album", &["view"])], "bob"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "a PAT is required");
+    // Another resource server's set is not the caller's.
+    let other = app.resource_server("carol").await;
+    let answer = client
+        .decide_batch(bearer(
+            request(vec![item("album", &["view"])], "bob"),
+            &other.pat,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.results[0].error, "invalid_resource_set_id");
     app.stop().await;
 }

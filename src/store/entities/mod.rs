@@ -1,6 +1,8 @@
 //! sea-orm entities, one per table. Nothing outside `store` names them.
 
 pub mod client;
+pub mod enforcement_host;
+pub mod enforcement_profile;
 pub mod pending_request;
 pub mod permission_ticket;
 pub mod policy;

@@ -1,0 +1,217 @@
+//! The resource server's side of the draft (digest §5), done by Steward for
+//! an enforcement point (Envoy `ext_authz`): find the resource server by
+//! host, the resource set by path and the scopes by method, check the
+//! bearer RPT's status, and when it falls short register the permission that
+//! would suffice and hand back its ticket.
+
+use super::{Core, RptStatus};
+use crate::domain::enforcement::{
+    EnforcementProfile, UpstreamHeaders, host_without_port, normalize_host,
+};
+use crate::domain::{Error, Namespace};
+use crate::store;
+
+/// Longest `Authorization` header looked at; a longer one is refused unread.
+const MAX_AUTHORIZATION: usize = 4096;
+
+/// The parts of an HTTP request that decide it.
+#[derive(Debug, Clone, Copy)]
+pub struct AccessCheck<'a> {
+    /// `Host` / `:authority`, possibly with a port.
+    pub host: &'a str,
+    /// The path, possibly with a query string.
+    pub path: &'a str,
+    pub method: &'a str,
+    /// The request's `Authorization` header, if any.
+    pub authorization: Option<&'a str>,
+}
+
+/// What the enforcement point should do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// Let the request through, telling the upstream who and what.
+    Allow {
+        client_id: String,
+        subject: String,
+        scopes: Vec<String>,
+        headers: UpstreamHeaders,
+    },
+    /// 401: no RPT (or not a bearer one); the client should get one.
+    NoRpt { host_id: String },
+    /// 401: an RPT that is unknown, revoked, expired or another resource
+    /// server's (digest §5 [REC]: invalid → 401 without a ticket).
+    InvalidRpt { host_id: String, reason: String },
+    /// 403: the RPT lacks the permission; this ticket asks for it.
+    Insufficient { host_id: String, ticket: String },
+    /// No resource server, set or method mapping covers the request; the
+    /// configured default applies.
+    Unmatched { reason: String },
+}
+
+impl Core {
+    /// Stores the calling resource server's enforcement profile.
+    pub async fn set_enforcement_profile(
+        &self,
+        ns: &Namespace,
+        profile: EnforcementProfile,
+    ) -> Result<EnforcementProfile, Error> {
+        let profile = profile.validate()?;
+        store::enforcement::put(&self.inner.store, &ns.client_id, &profile, self.now()).await?;
+        Ok(profile)
+    }
+
+    /// The calling resource server's enforcement profile (`not_found` if none).
+    pub async fn enforcement_profile(&self, ns: &Namespace) -> Result<EnforcementProfile, Error> {
+        store::enforcement::get(&self.inner.store, &ns.client_id)
+            .await?
+            .ok_or_else(|| Error::NotFound("no enforcement profile is registered".into()))
+    }
+
+    /// Removes the calling resource server's enforcement profile.
+    pub async fn delete_enforcement_profile(&self, ns: &Namespace) -> Result<(), Error> {
+        if store::enforcement::delete(&self.inner.store, &ns.client_id).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound(
+                "no enforcement profile is registered".into(),
+            ))
+        }
+    }
+
+    /// Decides one HTTP request for an enforcement point.
+    pub async fn check_access(&self, request: AccessCheck<'_>) -> Result<CheckOutcome, Error> {
+        let store = &self.inner.store;
+        let host = normalize_host(request.host);
+        let mut hosted = store::enforcement::for_host(store, &host).await?;
+        if hosted.is_none()
+            && let Some(bare) = host_without_port(&host)
+        {
+            hosted = store::enforcement::for_host(store, bare).await?;
+        }
+        let Some(hosted) = hosted else {
+            return Ok(unmatched(format!(
+                "no resource server serves host `{}`",
+                clip(&host)
+            )));
+        };
+        let Some(scopes) = hosted.profile.scopes_for(request.method) else {
+            return Ok(unmatched(format!(
+                "method `{}` is not mapped to scopes",
+                clip(request.method)
+            )));
+        };
+        let index = store::enforcement::path_index(store, &hosted.client_id).await?;
+        let Some(set) = index.lookup(request.path) else {
+            return Ok(unmatched(format!(
+                "no resource set matches path `{}`",
+                clip(request.path)
+            )));
+        };
+        let host_id = host.clone();
+        let rpt = match bearer(request.authorization) {
+            Bearer::Missing => return Ok(CheckOutcome::NoRpt { host_id }),
+            Bearer::Malformed(reason) => {
+                return Ok(CheckOutcome::InvalidRpt {
+                    host_id,
+                    reason: reason.into(),
+                });
+            }
+            Bearer::Token(rpt) => rpt,
+        };
+        let ns = Namespace {
+            client_id: hosted.client_id.clone(),
+            owner: set.owner.clone(),
+        };
+        let RptStatus::Active {
+            permissions,
+            client_id,
+            subject,
+            ..
+        } = self
+            .rpt_status(&ns, rpt, Some(&set.resource_set_id))
+            .await?
+        else {
+            return Ok(CheckOutcome::InvalidRpt {
+                host_id,
+                reason: "the RPT is not active for this resource server".into(),
+            });
+        };
+        let granted: Vec<&String> = permissions
+            .iter()
+            .filter(|p| p.owner == set.owner && p.resource_set_id == set.resource_set_id)
+            .flat_map(|p| p.scopes.iter())
+            .collect();
+        if scopes.iter().all(|s| granted.contains(&s)) {
+            return Ok(CheckOutcome::Allow {
+                client_id,
+                subject,
+                scopes: scopes.to_vec(),
+                headers: hosted.profile.upstream_headers.clone(),
+            });
+        }
+        let issued = self
+            .register_permission(&ns, set.resource_set_id.clone(), scopes.to_vec())
+            .await?;
+        Ok(CheckOutcome::Insufficient {
+            host_id,
+            ticket: issued.ticket,
+        })
+    }
+}
+
+fn unmatched(reason: String) -> CheckOutcome {
+    CheckOutcome::Unmatched { reason }
+}
+
+fn clip(text: &str) -> String {
+    text.chars().take(120).collect()
+}
+
+enum Bearer<'a> {
+    Missing,
+    Malformed(&'static str),
+    Token(&'a str),
+}
+
+/// The bearer token of an `Authorization` header.
+fn bearer(header: Option<&str>) -> Bearer<'_> {
+    let Some(header) = header else {
+        return Bearer::Missing;
+    };
+    if header.len() > MAX_AUTHORIZATION {
+        return Bearer::Malformed("the Authorization header is too large");
+    }
+    let Some((scheme, token)) = header.trim().split_once(' ') else {
+        return Bearer::Missing;
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        // Basic & co. are not an RPT: the client has to get one.
+        return Bearer::Missing;
+    }
+    let token = token.trim();
+    if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Bearer::Malformed("the bearer token is malformed");
+    }
+    Bearer::Token(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_are_read_strictly() {
+        assert!(matches!(bearer(None), Bearer::Missing));
+        assert!(matches!(
+            bearer(Some("Basic dXNlcjpwdw==")),
+            Bearer::Missing
+        ));
+        assert!(matches!(bearer(Some("Bearer")), Bearer::Missing));
+        assert!(matches!(bearer(Some("Bearer a b")), Bearer::Malformed(_)));
+        assert!(matches!(bearer(Some("Bearer  ")), Bearer::Missing));
+        let huge = format!("Bearer {}", "a".repeat(MAX_AUTHORIZATION));
+        assert!(matches!(bearer(Some(&huge)), Bearer::Malformed(_)));
+        assert!(matches!(bearer(Some("bearer tok")), Bearer::Token("tok")));
+        assert!(matches!(bearer(Some("Bearer tok")), Bearer::Token("tok")));
+    }
+}

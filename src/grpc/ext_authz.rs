@@ -1,0 +1,233 @@
+//! Envoy external authorization (`envoy.service.auth.v3.Authorization/Check`)
+//! over the core's enforcement rules, so Envoy's `ext_authz` filter and
+//! Istio's external authorizer can put UMA in front of any HTTP service.
+//!
+//! Every answer is a defined `CheckResponse`: OK with upstream headers, or
+//! Denied with the HTTP status, `WWW-Authenticate` and body an unmodified
+//! UMA client understands. Only a caller that fails the optional shared
+//! token gets a gRPC error.
+
+use envoy_types::ext_authz::v3::pb::{
+    Authorization, CheckRequest, CheckResponse, HeaderAppendAction, HttpStatusCode,
+};
+use envoy_types::ext_authz::v3::{
+    CheckResponseExt, DeniedHttpResponseBuilder, OkHttpResponseBuilder,
+};
+use serde_json::json;
+use tonic::{Request, Response, Status};
+
+use crate::config::{Secret, Unmatched};
+use crate::core::Core;
+use crate::core::enforcement::{AccessCheck, CheckOutcome};
+use crate::domain::enforcement::{insufficient_challenge, uma_challenge};
+use crate::domain::{Error, secret};
+
+/// The `realm` of Steward's UMA challenges.
+const REALM: &str = "steward";
+
+/// The Envoy `Authorization` service.
+pub struct ExtAuthz {
+    core: Core,
+    as_uri: String,
+    unmatched: Unmatched,
+    token: Option<Secret>,
+}
+
+impl ExtAuthz {
+    /// `as_uri` is Steward's issuer (where clients find its configuration).
+    pub fn new(
+        core: Core,
+        as_uri: String,
+        unmatched: Unmatched,
+        token: Option<Secret>,
+    ) -> ExtAuthz {
+        ExtAuthz {
+            core,
+            as_uri,
+            unmatched,
+            token,
+        }
+    }
+
+    fn caller_allowed<T>(&self, request: &Request<T>) -> bool {
+        let Some(expected) = &self.token else {
+            return true;
+        };
+        let presented = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        secret::constant_time_eq(
+            &secret::token_hash(presented),
+            &secret::token_hash(expected.expose()),
+        )
+    }
+}
+
+#[tonic::async_trait]
+impl Authorization for ExtAuthz {
+    #[tracing::instrument(name = "envoy.Authorization/Check", skip_all)]
+    async fn check(
+        &self,
+        request: Request<CheckRequest>,
+    ) -> Result<Response<CheckResponse>, Status> {
+        if !self.caller_allowed(&request) {
+            return Err(Status::unauthenticated(
+                "this Check caller did not present the configured ext_authz token",
+            ));
+        }
+        let message = request.into_inner();
+        let Some(http) = message
+            .attributes
+            .as_ref()
+            .and_then(|a| a.request.as_ref())
+            .and_then(|r| r.http.as_ref())
+        else {
+            return Ok(Response::new(denied(
+                HttpStatusCode::BadRequest,
+                tonic::Code::InvalidArgument,
+                "the check request carries no HTTP request attributes",
+                None,
+                None,
+            )));
+        };
+        let header = |name: &str| http.headers.get(name).map(String::as_str);
+        let host = if http.host.is_empty() {
+            header(":authority")
+                .or_else(|| header("host"))
+                .unwrap_or("")
+        } else {
+            http.host.as_str()
+        };
+        let path = if http.path.is_empty() {
+            header(":path").unwrap_or("")
+        } else {
+            http.path.as_str()
+        };
+        let method = if http.method.is_empty() {
+            header(":method").unwrap_or("")
+        } else {
+            http.method.as_str()
+        };
+        let outcome = self
+            .core
+            .check_access(AccessCheck {
+                host,
+                path,
+                method,
+                authorization: header("authorization"),
+            })
+            .await;
+        Ok(Response::new(self.answer(outcome)))
+    }
+}
+
+impl ExtAuthz {
+    fn answer(&self, outcome: Result<CheckOutcome, Error>) -> CheckResponse {
+        match outcome {
+            Ok(CheckOutcome::Allow {
+                client_id,
+                subject,
+                scopes,
+                headers,
+            }) => {
+                let mut ok = OkHttpResponseBuilder::new();
+                // Overwrite: a client must not be able to send its own.
+                let overwrite = Some(HeaderAppendAction::OverwriteIfExistsOrAdd);
+                ok.add_header(headers.subject, subject, overwrite, false)
+                    .add_header(headers.client, client_id, overwrite, false)
+                    .add_header(headers.scopes, scopes.join(" "), overwrite, false)
+                    // The RPT has done its work; the upstream never sees it.
+                    .remove_header("authorization");
+                let mut response = CheckResponse::with_status(Status::ok("allowed"));
+                response.set_http_response(ok);
+                response
+            }
+            Ok(CheckOutcome::NoRpt { host_id }) => denied(
+                HttpStatusCode::Unauthorized,
+                tonic::Code::Unauthenticated,
+                "an RPT is required",
+                Some(uma_challenge(REALM, &host_id, &self.as_uri)),
+                None,
+            ),
+            Ok(CheckOutcome::InvalidRpt { host_id, reason }) => denied(
+                HttpStatusCode::Unauthorized,
+                tonic::Code::Unauthenticated,
+                &reason,
+                Some(uma_challenge(REALM, &host_id, &self.as_uri)),
+                None,
+            ),
+            Ok(CheckOutcome::Insufficient { host_id, ticket }) => denied(
+                HttpStatusCode::Forbidden,
+                tonic::Code::PermissionDenied,
+                "the RPT lacks the permission; a ticket was registered",
+                Some(insufficient_challenge(
+                    REALM,
+                    &host_id,
+                    &self.as_uri,
+                    &ticket,
+                )),
+                Some(json!({ "ticket": ticket }).to_string()),
+            ),
+            Ok(CheckOutcome::Unmatched { reason }) => match self.unmatched {
+                Unmatched::Allow => CheckResponse::with_status(Status::ok(reason)),
+                Unmatched::Deny => denied(
+                    HttpStatusCode::Forbidden,
+                    tonic::Code::PermissionDenied,
+                    &reason,
+                    None,
+                    Some(
+                        json!({"error": "access_denied", "error_description": reason}).to_string(),
+                    ),
+                ),
+            },
+            Err(Error::Unavailable(reason)) => denied(
+                HttpStatusCode::ServiceUnavailable,
+                tonic::Code::Unavailable,
+                &reason,
+                None,
+                Some(json!({"error": "temporarily_unavailable"}).to_string()),
+            ),
+            Err(e) => {
+                if let Error::Internal(detail) = &e {
+                    tracing::error!(%detail, "ext_authz check failed");
+                }
+                denied(
+                    HttpStatusCode::InternalServerError,
+                    tonic::Code::Internal,
+                    e.description(),
+                    None,
+                    Some(json!({"error": e.code()}).to_string()),
+                )
+            }
+        }
+    }
+}
+
+/// A Denied answer: the HTTP status Envoy sends, the gRPC code and reason
+/// it logs, and optionally a challenge and a JSON body.
+fn denied(
+    http: HttpStatusCode,
+    code: tonic::Code,
+    reason: &str,
+    challenge: Option<String>,
+    body: Option<String>,
+) -> CheckResponse {
+    let mut builder = DeniedHttpResponseBuilder::new();
+    builder.set_http_status(http);
+    let overwrite = Some(HeaderAppendAction::OverwriteIfExistsOrAdd);
+    if let Some(challenge) = challenge {
+        builder.add_header("www-authenticate", challenge, overwrite, false);
+    }
+    if let Some(body) = body {
+        builder
+            .add_header("content-type", "application/json", overwrite, false)
+            .add_header("cache-control", "no-store", overwrite, false)
+            .set_body(body);
+    }
+    let mut response = CheckResponse::with_status(Status::new(code, reason));
+    response.set_http_response(builder);
+    response
+}

@@ -1,0 +1,169 @@
+//! Enforcement profiles (a resource server's hosts and method → scope map)
+//! and the path index of its resource sets, both served from memory: an
+//! Envoy `Check` needs them on every request.
+
+use std::sync::Arc;
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+};
+
+use super::entities::{enforcement_host, enforcement_profile, resource_set};
+use super::{Store, bump_revision, db_error};
+use crate::domain::enforcement::{EnforcementProfile, PathIndex, SetRef, parse_uris};
+use crate::domain::{Error, UnixTime};
+
+/// The resource server that serves a host, with its profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedProfile {
+    pub client_id: String,
+    pub profile: EnforcementProfile,
+}
+
+/// Stores `client_id`'s profile, replacing any earlier one, and claims its
+/// hosts. A host another resource server claims is refused and nothing
+/// changes.
+pub async fn put(
+    store: &Store,
+    client_id: &str,
+    profile: &EnforcementProfile,
+    now: UnixTime,
+) -> Result<(), Error> {
+    let text = serde_json::to_string(profile)
+        .map_err(|e| Error::Internal(format!("cannot store an enforcement profile: {e}")))?;
+    let txn = store.db().begin().await.map_err(db_error)?;
+    enforcement_host::Entity::delete_many()
+        .filter(enforcement_host::Column::ClientId.eq(client_id))
+        .exec(&txn)
+        .await
+        .map_err(db_error)?;
+    for host in &profile.hosts {
+        let claimed = enforcement_host::Entity::insert(enforcement_host::ActiveModel {
+            host: Set(host.clone()),
+            client_id: Set(client_id.to_string()),
+        })
+        .exec_without_returning(&txn)
+        .await;
+        match claimed {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.sql_err(),
+                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                ) =>
+            {
+                // Dropping the transaction rolls it back.
+                return Err(Error::invalid_request(format!(
+                    "host `{host}` is already served by another resource server"
+                )));
+            }
+            Err(e) => return Err(db_error(e)),
+        }
+    }
+    enforcement_profile::Entity::delete_by_id(client_id.to_string())
+        .exec(&txn)
+        .await
+        .map_err(db_error)?;
+    enforcement_profile::Entity::insert(enforcement_profile::ActiveModel {
+        client_id: Set(client_id.to_string()),
+        profile: Set(text),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(&txn)
+    .await
+    .map_err(db_error)?;
+    bump_revision(&txn).await.map_err(db_error)?;
+    txn.commit().await.map_err(db_error)?;
+    store.changed();
+    Ok(())
+}
+
+/// Removes `client_id`'s profile and releases its hosts; whether there was one.
+pub async fn delete(store: &Store, client_id: &str) -> Result<bool, Error> {
+    let txn = store.db().begin().await.map_err(db_error)?;
+    enforcement_host::Entity::delete_many()
+        .filter(enforcement_host::Column::ClientId.eq(client_id))
+        .exec(&txn)
+        .await
+        .map_err(db_error)?;
+    let removed = enforcement_profile::Entity::delete_by_id(client_id.to_string())
+        .exec(&txn)
+        .await
+        .map_err(db_error)?
+        .rows_affected;
+    bump_revision(&txn).await.map_err(db_error)?;
+    txn.commit().await.map_err(db_error)?;
+    store.changed();
+    Ok(removed > 0)
+}
+
+/// `client_id`'s profile, if it has one.
+pub async fn get(store: &Store, client_id: &str) -> Result<Option<EnforcementProfile>, Error> {
+    let Some(row) = enforcement_profile::Entity::find_by_id(client_id.to_string())
+        .one(store.db())
+        .await
+        .map_err(db_error)?
+    else {
+        return Ok(None);
+    };
+    serde_json::from_str(&row.profile)
+        .map(Some)
+        .map_err(|e| Error::Internal(format!("corrupt enforcement profile: {e}")))
+}
+
+/// The resource server serving `host` (normalised), from memory when nothing changed.
+pub async fn for_host(store: &Store, host: &str) -> Result<Option<Arc<HostedProfile>>, Error> {
+    store
+        .cache
+        .read_through(&store.cache.hosts, host.to_string(), || async {
+            let Some(row) = enforcement_host::Entity::find_by_id(host.to_string())
+                .one(store.db())
+                .await
+                .map_err(db_error)?
+            else {
+                return Ok(None);
+            };
+            Ok(get(store, &row.client_id).await?.map(|profile| {
+                Arc::new(HostedProfile {
+                    client_id: row.client_id,
+                    profile,
+                })
+            }))
+        })
+        .await
+}
+
+/// The path index of `client_id`'s resource sets (every owner's), from
+/// memory when nothing changed.
+pub async fn path_index(store: &Store, client_id: &str) -> Result<Arc<PathIndex>, Error> {
+    store
+        .cache
+        .read_through(&store.cache.paths, client_id.to_string(), || async {
+            let rows: Vec<(String, String, String)> = resource_set::Entity::find()
+                .select_only()
+                .column(resource_set::Column::Owner)
+                .column(resource_set::Column::Rsid)
+                .column(resource_set::Column::Extensions)
+                .filter(resource_set::Column::ClientId.eq(client_id))
+                .into_tuple()
+                .all(store.db())
+                .await
+                .map_err(db_error)?;
+            let mut index = PathIndex::default();
+            for (owner, rsid, extensions) in rows {
+                let extensions: serde_json::Value = serde_json::from_str(&extensions)
+                    .map_err(|e| Error::Internal(format!("corrupt extensions column: {e}")))?;
+                for pattern in parse_uris(extensions.get("uris"))? {
+                    index.insert(
+                        &pattern,
+                        SetRef {
+                            owner: owner.clone(),
+                            resource_set_id: rsid.clone(),
+                        },
+                    );
+                }
+            }
+            Ok(Arc::new(index))
+        })
+        .await
+}
