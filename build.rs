@@ -2,8 +2,10 @@
 //! emits a descriptor set for gRPC server reflection. `protoc` is the vendored
 //! binary unless `PROTOC` is set, so a fresh machine needs no manual install.
 
+#[cfg(feature = "server")]
 use std::path::PathBuf;
 
+#[cfg(feature = "server")]
 const PROTOS: [&str; 5] = [
     "proto/steward/v1/authorization.proto",
     "proto/steward/v1/enforcement.proto",
@@ -12,6 +14,11 @@ const PROTOS: [&str; 5] = [
     "proto/steward/v1/tokens.proto",
 ];
 
+/// Without the `server` feature (the guard alone) there is nothing to generate.
+#[cfg(not(feature = "server"))]
+fn main() {}
+
+#[cfg(feature = "server")]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     let mut config = tonic_prost_build::Config::new();

@@ -10,13 +10,28 @@
 //!   reaches the core only through the generated gRPC clients.
 //! - [`config`], [`telemetry`], [`app`]: settings, tracing/metrics, and the
 //!   [`app::Application`] that wires it all onto listeners.
+//! - [`guard`]: the resource server's side for Rust services, a tower layer
+//!   that asks a Steward (feature `guard`; with `default-features = false`
+//!   it needs none of the server's dependencies).
+//!
+//! Everything but [`domain`] and [`guard`] is the server (feature `server`).
 
+#[cfg(feature = "server")]
 pub mod app;
+#[cfg(feature = "server")]
 pub mod config;
+#[cfg(feature = "server")]
 pub mod core;
 pub mod domain;
+#[cfg(feature = "server")]
 pub mod grpc;
+#[cfg(feature = "guard")]
+pub mod guard;
+#[cfg(feature = "server")]
 pub mod http;
+#[cfg(feature = "server")]
 pub mod loadtest;
+#[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
 pub mod telemetry;

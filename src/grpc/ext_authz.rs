@@ -7,6 +7,8 @@
 //! UMA client understands. Only a caller that fails the optional shared
 //! token gets a gRPC error.
 
+#[cfg(test)]
+use envoy_types::ext_authz::v3::pb::HttpResponse;
 use envoy_types::ext_authz::v3::pb::{
     Authorization, CheckRequest, CheckResponse, HeaderAppendAction, HttpStatusCode,
 };
@@ -120,88 +122,84 @@ impl Authorization for ExtAuthz {
                 authorization: header("authorization"),
             })
             .await;
-        Ok(Response::new(self.answer(outcome)))
+        Ok(Response::new(answer(&self.as_uri, self.unmatched, outcome)))
     }
 }
 
-impl ExtAuthz {
-    fn answer(&self, outcome: Result<CheckOutcome, Error>) -> CheckResponse {
-        match outcome {
-            Ok(CheckOutcome::Allow {
-                client_id,
-                subject,
-                scopes,
-                headers,
-            }) => {
-                let mut ok = OkHttpResponseBuilder::new();
-                // Overwrite: a client must not be able to send its own.
-                let overwrite = Some(HeaderAppendAction::OverwriteIfExistsOrAdd);
-                ok.add_header(headers.subject, subject, overwrite, false)
-                    .add_header(headers.client, client_id, overwrite, false)
-                    .add_header(headers.scopes, scopes.join(" "), overwrite, false)
-                    // The RPT has done its work; the upstream never sees it.
-                    .remove_header("authorization");
-                let mut response = CheckResponse::with_status(Status::ok("allowed"));
-                response.set_http_response(ok);
-                response
-            }
-            Ok(CheckOutcome::NoRpt { host_id }) => denied(
-                HttpStatusCode::Unauthorized,
-                tonic::Code::Unauthenticated,
-                "an RPT is required",
-                Some(uma_challenge(REALM, &host_id, &self.as_uri)),
-                None,
-            ),
-            Ok(CheckOutcome::InvalidRpt { host_id, reason }) => denied(
-                HttpStatusCode::Unauthorized,
-                tonic::Code::Unauthenticated,
-                &reason,
-                Some(uma_challenge(REALM, &host_id, &self.as_uri)),
-                None,
-            ),
-            Ok(CheckOutcome::Insufficient { host_id, ticket }) => denied(
+/// The `CheckResponse` for an outcome of the core's check.
+fn answer(
+    as_uri: &str,
+    unmatched: Unmatched,
+    outcome: Result<CheckOutcome, Error>,
+) -> CheckResponse {
+    match outcome {
+        Ok(CheckOutcome::Allow {
+            client_id,
+            subject,
+            scopes,
+            headers,
+        }) => {
+            let mut ok = OkHttpResponseBuilder::new();
+            // Overwrite: a client must not be able to send its own.
+            let overwrite = Some(HeaderAppendAction::OverwriteIfExistsOrAdd);
+            ok.add_header(headers.subject, subject, overwrite, false)
+                .add_header(headers.client, client_id, overwrite, false)
+                .add_header(headers.scopes, scopes.join(" "), overwrite, false)
+                // The RPT has done its work; the upstream never sees it.
+                .remove_header("authorization");
+            let mut response = CheckResponse::with_status(Status::ok("allowed"));
+            response.set_http_response(ok);
+            response
+        }
+        Ok(CheckOutcome::NoRpt { host_id }) => denied(
+            HttpStatusCode::Unauthorized,
+            tonic::Code::Unauthenticated,
+            "an RPT is required",
+            Some(uma_challenge(REALM, &host_id, as_uri)),
+            None,
+        ),
+        Ok(CheckOutcome::InvalidRpt { host_id, reason }) => denied(
+            HttpStatusCode::Unauthorized,
+            tonic::Code::Unauthenticated,
+            &reason,
+            Some(uma_challenge(REALM, &host_id, as_uri)),
+            None,
+        ),
+        Ok(CheckOutcome::Insufficient { host_id, ticket }) => denied(
+            HttpStatusCode::Forbidden,
+            tonic::Code::PermissionDenied,
+            "the RPT lacks the permission; a ticket was registered",
+            Some(insufficient_challenge(REALM, &host_id, as_uri, &ticket)),
+            Some(json!({ "ticket": ticket }).to_string()),
+        ),
+        Ok(CheckOutcome::Unmatched { reason }) => match unmatched {
+            Unmatched::Allow => CheckResponse::with_status(Status::ok(reason)),
+            Unmatched::Deny => denied(
                 HttpStatusCode::Forbidden,
                 tonic::Code::PermissionDenied,
-                "the RPT lacks the permission; a ticket was registered",
-                Some(insufficient_challenge(
-                    REALM,
-                    &host_id,
-                    &self.as_uri,
-                    &ticket,
-                )),
-                Some(json!({ "ticket": ticket }).to_string()),
-            ),
-            Ok(CheckOutcome::Unmatched { reason }) => match self.unmatched {
-                Unmatched::Allow => CheckResponse::with_status(Status::ok(reason)),
-                Unmatched::Deny => denied(
-                    HttpStatusCode::Forbidden,
-                    tonic::Code::PermissionDenied,
-                    &reason,
-                    None,
-                    Some(
-                        json!({"error": "access_denied", "error_description": reason}).to_string(),
-                    ),
-                ),
-            },
-            Err(Error::Unavailable(reason)) => denied(
-                HttpStatusCode::ServiceUnavailable,
-                tonic::Code::Unavailable,
                 &reason,
                 None,
-                Some(json!({"error": "temporarily_unavailable"}).to_string()),
+                Some(json!({"error": "access_denied", "error_description": reason}).to_string()),
             ),
-            Err(e) => {
-                if let Error::Internal(detail) = &e {
-                    tracing::error!(%detail, "ext_authz check failed");
-                }
-                denied(
-                    HttpStatusCode::InternalServerError,
-                    tonic::Code::Internal,
-                    e.description(),
-                    None,
-                    Some(json!({"error": e.code()}).to_string()),
-                )
+        },
+        Err(Error::Unavailable(reason)) => denied(
+            HttpStatusCode::ServiceUnavailable,
+            tonic::Code::Unavailable,
+            &reason,
+            None,
+            Some(json!({"error": "temporarily_unavailable"}).to_string()),
+        ),
+        Err(e) => {
+            if let Error::Internal(detail) = &e {
+                tracing::error!(%detail, "ext_authz check failed");
             }
+            denied(
+                HttpStatusCode::InternalServerError,
+                tonic::Code::Internal,
+                e.description(),
+                None,
+                Some(json!({"error": e.code()}).to_string()),
+            )
         }
     }
 }
@@ -230,4 +228,50 @@ fn denied(
     let mut response = CheckResponse::with_status(Status::new(code, reason));
     response.set_http_response(builder);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http_status(response: &CheckResponse) -> (i32, i32, String) {
+        let Some(HttpResponse::DeniedResponse(denied)) = &response.http_response else {
+            panic!("not denied: {response:?}");
+        };
+        (
+            response.status.as_ref().map_or(0, |s| s.code),
+            denied.status.as_ref().map_or(0, |s| s.code),
+            denied.body.clone(),
+        )
+    }
+
+    #[test]
+    fn an_unreachable_database_is_a_503_and_never_an_ok() {
+        let response = answer(
+            "https://as.example",
+            Unmatched::Allow,
+            Err(Error::Unavailable("the database is unreachable".into())),
+        );
+        let (code, http, body) = http_status(&response);
+        assert_eq!((code, http), (14, 503), "UNAVAILABLE, 503");
+        assert!(body.contains("temporarily_unavailable"));
+    }
+
+    #[test]
+    fn an_internal_error_is_a_500_that_hides_its_detail() {
+        let response = answer(
+            "https://as.example",
+            Unmatched::Allow,
+            Err(Error::Internal("secret detail".into())),
+        );
+        let (code, http, body) = http_status(&response);
+        assert_eq!((code, http), (13, 500));
+        assert!(!body.contains("secret detail"));
+        assert!(
+            !response
+                .status
+                .as_ref()
+                .is_some_and(|s| s.message.contains("secret"))
+        );
+    }
 }

@@ -9,6 +9,7 @@ mod authorization_flow;
 mod cli;
 mod discovery;
 mod ext_authz;
+mod guard;
 mod helpers;
 mod idp;
 mod operations;
