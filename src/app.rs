@@ -143,8 +143,9 @@ impl Application {
             check_health(core.store(), &reporter).await;
             let refresh = Duration::from_millis(self.settings.cache_refresh_ms);
             tokio::spawn(refresh_caches(
-                core.store().clone(),
+                core.clone(),
                 refresh,
+                Duration::from_secs(self.settings.change_retention_secs),
                 stop_rx.clone(),
             ));
         }
@@ -274,10 +275,25 @@ async fn watch_health(store: Store, reporter: HealthReporter, mut stop: watch::R
 
 /// Drops the core's caches whenever another replica changed the database;
 /// `interval` bounds how stale a cached answer can be.
-async fn refresh_caches(store: Store, interval: Duration, mut stop: watch::Receiver<bool>) {
+/// How often the change log is pruned.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+
+async fn refresh_caches(
+    core: Core,
+    interval: Duration,
+    retention: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut last_prune: Option<std::time::Instant> = None;
     loop {
-        if let Err(e) = store.refresh_cache().await {
+        if let Err(e) = core.store().refresh_cache().await {
             tracing::warn!(error = %e, "cannot check the database for changes");
+        }
+        if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_INTERVAL) {
+            last_prune = Some(std::time::Instant::now());
+            if let Err(e) = core.prune_changes(retention).await {
+                tracing::warn!(error = %e, "cannot prune the change log");
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(interval) => {},

@@ -120,6 +120,8 @@ pub struct Settings {
     /// How often each replica checks the database for changes made by other
     /// replicas, milliseconds: the bound on how stale a cached answer can be.
     pub cache_refresh_ms: u64,
+    /// How long the change log (ChangeService) keeps a change, seconds.
+    pub change_retention_secs: u64,
     /// Envoy `ext_authz`: what a request no enforcement profile covers gets.
     pub ext_authz_unmatched: Unmatched,
     /// Envoy `ext_authz`: when set, `Check` calls must carry
@@ -145,6 +147,7 @@ impl Default for Settings {
             core_url: None,
             shutdown_grace: 10,
             cache_refresh_ms: 500,
+            change_retention_secs: 7 * 24 * 3600,
             ext_authz_unmatched: Unmatched::Deny,
             ext_authz_token: None,
         }
@@ -152,7 +155,7 @@ impl Default for Settings {
 }
 
 /// The settings readable from `STEWARD_*` variables.
-const ENV_KEYS: [&str; 16] = [
+const ENV_KEYS: [&str; 17] = [
     "database_url",
     "http_addr",
     "grpc_addr",
@@ -167,6 +170,7 @@ const ENV_KEYS: [&str; 16] = [
     "core_url",
     "shutdown_grace",
     "cache_refresh_ms",
+    "change_retention_secs",
     "ext_authz_unmatched",
     "ext_authz_token",
 ];

@@ -9,6 +9,7 @@ mod m20261130_000002_authorization;
 mod m20261130_000003_one_live_rpt_per_aat;
 mod m20261130_000004_revisions;
 mod m20261201_000005_enforcement;
+mod m20261201_000006_changes;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000003_one_live_rpt_per_aat::Migration),
             Box::new(m20261130_000004_revisions::Migration),
             Box::new(m20261201_000005_enforcement::Migration),
+            Box::new(m20261201_000006_changes::Migration),
         ]
     }
 }

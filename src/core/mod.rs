@@ -4,6 +4,7 @@
 
 mod auth;
 mod authorization;
+mod changes;
 pub mod claims;
 pub mod clients;
 pub mod clock;

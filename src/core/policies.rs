@@ -53,7 +53,7 @@ impl Core {
     /// Removes a policy.
     pub async fn delete_policy(&self, ns: &Namespace, rsid: &str, id: &str) -> Result<(), Error> {
         self.registered_scopes(ns, rsid).await?;
-        if store::policies::delete(&self.inner.store, ns, rsid, id).await? {
+        if store::policies::delete(&self.inner.store, ns, rsid, id, self.now()).await? {
             Ok(())
         } else {
             Err(Error::NotFound(format!(

@@ -66,7 +66,14 @@ impl Core {
         precondition: &Precondition,
     ) -> Result<(), Error> {
         let rsid = ResourceSetId::parse(rsid)?;
-        store::resource_sets::delete(&self.inner.store, ns, rsid.as_str(), precondition).await
+        store::resource_sets::delete(
+            &self.inner.store,
+            ns,
+            rsid.as_str(),
+            precondition,
+            self.now(),
+        )
+        .await
     }
 
     /// The ids registered in the namespace.

@@ -2,6 +2,7 @@
 //! database, network or clock of their own. Time comes in as `now` (seconds
 //! since the Unix epoch) and randomness through [`secret::Entropy`].
 
+pub mod change;
 pub mod enforcement;
 pub mod error;
 pub mod namespace;

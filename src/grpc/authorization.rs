@@ -186,6 +186,8 @@ impl DecisionService for Authorization {
         request: Request<DecideRequest>,
     ) -> Result<Response<DecideResponse>, Status> {
         let (ns, message) = protected(&self.core, request)?;
+        // Read before deciding: the answer reflects at least this revision.
+        let revision = self.core.store().known_revision();
         let access = Access {
             resource_set_id: message.resource_set_id,
             scopes: message.scopes,
@@ -196,7 +198,10 @@ impl DecisionService for Authorization {
             .core
             .decide(&ns, &access, &claim_tokens(message.claim_tokens))
             .await?;
-        Ok(Response::new(decide_response(decision)))
+        Ok(Response::new(DecideResponse {
+            revision,
+            ..decide_response(decision)
+        }))
     }
 
     #[tracing::instrument(name = "DecisionService/DecideBatch", skip_all)]
@@ -205,6 +210,7 @@ impl DecisionService for Authorization {
         request: Request<DecideBatchRequest>,
     ) -> Result<Response<DecideBatchResponse>, Status> {
         let (ns, message) = protected(&self.core, request)?;
+        let revision = self.core.store().known_revision();
         let items = message
             .items
             .into_iter()
@@ -224,7 +230,10 @@ impl DecisionService for Authorization {
             .into_iter()
             .map(|result| match result {
                 Ok(decision) => DecideResult {
-                    decision: Some(decide_response(decision)),
+                    decision: Some(DecideResponse {
+                        revision,
+                        ..decide_response(decision)
+                    }),
                     error: String::new(),
                     error_description: String::new(),
                 },
@@ -240,7 +249,7 @@ impl DecisionService for Authorization {
                 }
             })
             .collect();
-        Ok(Response::new(DecideBatchResponse { results }))
+        Ok(Response::new(DecideBatchResponse { results, revision }))
     }
 }
 
@@ -251,24 +260,28 @@ fn decide_response(decision: Decision) -> DecideResponse {
             granted_scopes: scopes,
             required_claims: vec![],
             policy_ids: policies,
+            revision: 0,
         },
         Decision::Deny { policies } => DecideResponse {
             outcome: Outcome::Deny.into(),
             granted_scopes: vec![],
             required_claims: vec![],
             policy_ids: policies,
+            revision: 0,
         },
         Decision::NeedClaims { claims, policies } => DecideResponse {
             outcome: Outcome::NeedClaims.into(),
             granted_scopes: vec![],
             required_claims: claims,
             policy_ids: policies,
+            revision: 0,
         },
         Decision::Pending { scopes, policies } => DecideResponse {
             outcome: Outcome::Pending.into(),
             granted_scopes: scopes,
             required_claims: vec![],
             policy_ids: policies,
+            revision: 0,
         },
     }
 }

@@ -4,6 +4,7 @@
 //! façade in-process ([`in_process`]) or over the network ([`connect`]).
 
 mod authorization;
+mod changes;
 mod convert;
 mod enforcement;
 pub mod ext_authz;
@@ -34,6 +35,7 @@ pub mod proto {
 }
 
 use proto::authorization_service_server::AuthorizationServiceServer;
+use proto::change_service_server::ChangeServiceServer;
 use proto::decision_service_server::DecisionServiceServer;
 use proto::enforcement_service_server::EnforcementServiceServer;
 use proto::permission_service_server::PermissionServiceServer;
@@ -85,6 +87,10 @@ pub fn core_routes(core: &Core, max_message_bytes: usize) -> tonic::service::Rou
     )
     .add_service(
         EnforcementServiceServer::new(enforcement::Enforcement::new(core.clone()))
+            .max_decoding_message_size(max_message_bytes),
+    )
+    .add_service(
+        ChangeServiceServer::new(changes::Changes::new(core.clone()))
             .max_decoding_message_size(max_message_bytes),
     )
 }

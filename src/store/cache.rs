@@ -120,11 +120,19 @@ impl Cache {
         self.paths.clear();
     }
 
-    /// Drops the caches if the database change counter moved since last seen.
+    /// Drops the caches if the database change counter moved since last
+    /// seen, then records it — in that order, so whoever reads the new
+    /// revision finds no answer older than it. (One refresher calls this.)
     pub(crate) fn observe(&self, revision: i64) {
-        if self.revision.swap(revision, Ordering::SeqCst) != revision {
+        if self.revision.load(Ordering::SeqCst) != revision {
             self.invalidate();
         }
+        self.revision.store(revision, Ordering::SeqCst);
+    }
+
+    /// The change counter last observed (`i64::MIN` before the first look).
+    pub(crate) fn revision(&self) -> i64 {
+        self.revision.load(Ordering::SeqCst)
     }
 
     /// The cached value, or `load`'s (cached unless a drop happened meanwhile).

@@ -6,6 +6,7 @@ pub(crate) mod cache;
 mod entities;
 
 pub mod bulk;
+pub mod changes;
 pub mod clients;
 pub mod enforcement;
 pub mod keys;
@@ -31,6 +32,7 @@ pub struct Store {
     db: DatabaseConnection,
     cache: Arc<cache::Cache>,
     tickets: Arc<tickets::TicketWriter>,
+    changes: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Store {
@@ -65,6 +67,7 @@ impl Store {
         })?;
         Ok(Store {
             tickets: Arc::new(tickets::TicketWriter::start(db.clone())),
+            changes: Arc::new(tokio::sync::Notify::new()),
             db,
             cache: Arc::new(cache::Cache::new()),
         })
@@ -86,12 +89,27 @@ impl Store {
             .ok_or_else(|| Error::Internal("the revisions row is missing".into()))?;
         let revision: i64 = row.try_get("", "value").map_err(db_error)?;
         self.cache.observe(revision);
+        self.changes.notify_waiters();
         Ok(())
     }
 
-    /// Drops this process's cached answers (after a local write commits).
+    /// The database change counter as this replica last saw it (0 before
+    /// the first look). Every cached answer reflects at least the changes up
+    /// to it, so an answer computed after reading it may say "as of" it.
+    pub fn known_revision(&self) -> i64 {
+        self.cache.revision().max(0)
+    }
+
+    /// Drops this process's cached answers (after a local write commits)
+    /// and wakes the change watchers.
     fn changed(&self) {
         self.cache.invalidate();
+        self.changes.notify_waiters();
+    }
+
+    /// Woken after local writes and after every look at the counter.
+    pub fn change_notifier(&self) -> &tokio::sync::Notify {
+        &self.changes
     }
 
     /// Applies every pending migration.
@@ -126,14 +144,16 @@ impl Store {
 /// Bumps the change counter inside a write's transaction, so other replicas
 /// learn that their cached answers may be stale.
 pub(crate) async fn bump_revision<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
-    conn.execute_unprepared("UPDATE revisions SET value = value + 1 WHERE id = 1")
-        .await?;
-    Ok(())
+    changes::record(conn, &[]).await.map(|_| ())
 }
 
 /// Inserts one row in a transaction that also bumps the change counter,
 /// then drops this process's caches: the shape of every cache-relevant insert.
-pub(crate) async fn insert_changing<A>(store: &Store, model: A) -> Result<(), DbErr>
+pub(crate) async fn insert_changing<A>(
+    store: &Store,
+    model: A,
+    changes: &[crate::domain::change::Change],
+) -> Result<(), DbErr>
 where
     A: sea_orm::ActiveModelTrait + Send,
 {
@@ -142,7 +162,7 @@ where
     sea_orm::Insert::one(model)
         .exec_without_returning(&txn)
         .await?;
-    bump_revision(&txn).await?;
+    changes::record(&txn, changes).await?;
     txn.commit().await?;
     store.changed();
     Ok(())

@@ -144,7 +144,7 @@ pub async fn hold(
         created_at: Set(now),
         decided_at: Set(None),
     };
-    match insert_changing(store, model).await {
+    match insert_changing(store, model, &[]).await {
         Ok(()) => {}
         // Already held: nothing changed.
         Err(e)

@@ -5,7 +5,8 @@ use sea_orm::{
 };
 
 use super::entities::policy;
-use super::{Store, bump_revision, db_error, insert_changing};
+use super::{Store, db_error, insert_changing};
+use crate::domain::change::{Change, ChangeKind};
 use crate::domain::policy::{Policy, PolicyDefinition};
 use crate::domain::{Error, Namespace, UnixTime};
 
@@ -27,7 +28,17 @@ pub async fn insert(
         definition: Set(definition),
         created_at: Set(now),
     };
-    insert_changing(store, model).await.map_err(db_error)
+    let change = Change::about_set(
+        ChangeKind::PolicyCreated,
+        &ns.client_id,
+        &ns.owner,
+        rsid,
+        &policy.id,
+        now,
+    );
+    insert_changing(store, model, &[change])
+        .await
+        .map_err(db_error)
 }
 
 /// The policies on one resource set, oldest first.
@@ -75,7 +86,13 @@ pub async fn for_resource_set_cached(
 }
 
 /// Deletes one policy; false when there was none with that id on that set.
-pub async fn delete(store: &Store, ns: &Namespace, rsid: &str, id: &str) -> Result<bool, Error> {
+pub async fn delete(
+    store: &Store,
+    ns: &Namespace,
+    rsid: &str,
+    id: &str,
+    now: UnixTime,
+) -> Result<bool, Error> {
     let txn = store.db().begin().await.map_err(db_error)?;
     let result = policy::Entity::delete_many()
         .filter(policy::Column::Id.eq(id))
@@ -89,7 +106,17 @@ pub async fn delete(store: &Store, ns: &Namespace, rsid: &str, id: &str) -> Resu
         txn.rollback().await.map_err(db_error)?;
         return Ok(false);
     }
-    bump_revision(&txn).await.map_err(db_error)?;
+    let change = Change::about_set(
+        ChangeKind::PolicyDeleted,
+        &ns.client_id,
+        &ns.owner,
+        rsid,
+        id,
+        now,
+    );
+    super::changes::record(&txn, &[change])
+        .await
+        .map_err(db_error)?;
     txn.commit().await.map_err(db_error)?;
     store.changed();
     Ok(true)

@@ -10,7 +10,8 @@ use sea_orm::{
 };
 
 use super::entities::{pending_request, permission_ticket, policy, resource_set, rpt_permission};
-use super::{Store, bump_revision, db_error, from_json_list, insert_changing, to_json_list};
+use super::{Store, db_error, from_json_list, insert_changing, to_json_list};
+use crate::domain::change::{Change, ChangeKind};
 use crate::domain::resource_set::{Precondition, ResourceSetDescription, Revision};
 use crate::domain::rpt::RegisteredScopes;
 use crate::domain::{Error, Namespace, UnixTime};
@@ -73,7 +74,15 @@ pub async fn create(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    match insert_changing(store, model).await {
+    let change = Change::about_set(
+        ChangeKind::ResourceSetCreated,
+        &ns.client_id,
+        &ns.owner,
+        rsid,
+        "",
+        now,
+    );
+    match insert_changing(store, model, &[change]).await {
         Ok(()) => Ok(Revision::FIRST),
         Err(e)
             if matches!(
@@ -178,7 +187,17 @@ pub async fn update(
             .await
             .map_err(db_error)?;
         if result.rows_affected == 1 {
-            bump_revision(&txn).await.map_err(db_error)?;
+            let change = Change::about_set(
+                ChangeKind::ResourceSetUpdated,
+                &ns.client_id,
+                &ns.owner,
+                rsid,
+                "",
+                now,
+            );
+            super::changes::record(&txn, &[change])
+                .await
+                .map_err(db_error)?;
             txn.commit().await.map_err(db_error)?;
             store.changed();
             return Ok(next);
@@ -203,6 +222,7 @@ pub async fn delete(
     ns: &Namespace,
     rsid: &str,
     precondition: &Precondition,
+    now: UnixTime,
 ) -> Result<(), Error> {
     for _ in 0..RETRIES {
         let Some(row) = scoped(ns, rsid).one(store.db()).await.map_err(db_error)? else {
@@ -253,7 +273,17 @@ pub async fn delete(
             .exec(&txn)
             .await
             .map_err(db_error)?;
-        bump_revision(&txn).await.map_err(db_error)?;
+        let change = Change::about_set(
+            ChangeKind::ResourceSetDeleted,
+            &ns.client_id,
+            &ns.owner,
+            rsid,
+            "",
+            now,
+        );
+        super::changes::record(&txn, &[change])
+            .await
+            .map_err(db_error)?;
         txn.commit().await.map_err(db_error)?;
         store.changed();
         return Ok(());

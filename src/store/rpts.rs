@@ -7,7 +7,8 @@ use sea_orm::{
 };
 
 use super::entities::{permission_ticket, rpt, rpt_permission};
-use super::{Store, bump_revision, db_error, from_json_list, insert_changing, to_json_list};
+use super::{Store, db_error, from_json_list, insert_changing, to_json_list};
+use crate::domain::change::{Change, ChangeKind};
 use crate::domain::rpt::Permission;
 use crate::domain::{Error, UnixTime};
 
@@ -41,7 +42,7 @@ fn active_model(record: &RptRecord, aat_id: Option<&str>) -> rpt::ActiveModel {
 
 /// Stores a new RPT (outside any AAT; tools and tests).
 pub async fn insert(store: &Store, record: &RptRecord) -> Result<(), Error> {
-    insert_changing(store, active_model(record, None))
+    insert_changing(store, active_model(record, None), &[])
         .await
         .map_err(db_error)
 }
@@ -57,18 +58,37 @@ fn lost_race(e: &DbErr) -> bool {
     )
 }
 
+/// Revokes the AAT's live RPTs; the changes to report (one per revoked RPT
+/// that a resource server knows, i.e. that is bound to one).
 async fn revoke_live_for_aat(
     txn: &DatabaseTransaction,
     aat_id: &str,
     now: UnixTime,
-) -> Result<(), DbErr> {
-    rpt::Entity::update_many()
+) -> Result<Vec<Change>, DbErr> {
+    // One statement, writing first: on SQLite a transaction that reads
+    // before it writes cannot wait for a concurrent writer and fails busy.
+    let revoked = rpt::Entity::update_many()
         .col_expr(rpt::Column::RevokedAt, Expr::value(now))
         .filter(rpt::Column::AatId.eq(aat_id))
         .filter(rpt::Column::RevokedAt.is_null())
-        .exec(txn)
+        .exec_with_returning(txn)
         .await?;
-    Ok(())
+    Ok(revoked
+        .into_iter()
+        .filter_map(|row| {
+            let hash = row.token_hash;
+            row.resource_server.map(|resource_server| Change {
+                revision: 0,
+                kind: ChangeKind::RptRevoked,
+                resource_server,
+                owner: String::new(),
+                resource_set_id: String::new(),
+                policy_id: String::new(),
+                rpt_hash: hash,
+                at: now,
+            })
+        })
+        .collect())
 }
 
 /// Stores a new RPT for an AAT and, in the same transaction, revokes the
@@ -83,11 +103,11 @@ pub async fn replace_for_aat(
     for _ in 0..RETRIES {
         let attempt = async {
             let txn = store.db().begin().await?;
-            revoke_live_for_aat(&txn, aat_id, now).await?;
+            let revoked = revoke_live_for_aat(&txn, aat_id, now).await?;
             rpt::Entity::insert(active_model(record, Some(aat_id)))
                 .exec_without_returning(&txn)
                 .await?;
-            bump_revision(&txn).await?;
+            super::changes::record(&txn, &revoked).await?;
             txn.commit().await
         };
         match attempt.await {
@@ -166,10 +186,11 @@ async fn try_grant(
             "the ticket was already used or has just expired".into(),
         )));
     }
+    let mut revoked = Vec::new();
     let token_hash = match target {
         GrantTarget::New(record, aat_id) => {
             // The UMA 1.0 flow mints a new RPT: it replaces the AAT's earlier one.
-            revoke_live_for_aat(&txn, aat_id, now).await?;
+            revoked = revoke_live_for_aat(&txn, aat_id, now).await?;
             let mut record = record.clone();
             record.resource_server = Some(resource_server.to_string());
             rpt::Entity::insert(active_model(&record, Some(aat_id)))
@@ -201,7 +222,7 @@ async fn try_grant(
     rpt_permission::Entity::insert(permission_model(&token_hash, resource_server, permission))
         .exec_without_returning(&txn)
         .await?;
-    bump_revision(&txn).await?;
+    super::changes::record(&txn, &revoked).await?;
     txn.commit().await?;
     Ok(Ok(()))
 }
@@ -233,6 +254,7 @@ pub async fn add_permission(
     insert_changing(
         store,
         permission_model(token_hash, resource_server, permission),
+        &[],
     )
     .await
     .map_err(db_error)

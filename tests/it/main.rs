@@ -6,6 +6,7 @@
 
 mod aat;
 mod authorization_flow;
+mod changes;
 mod cli;
 mod discovery;
 mod ext_authz;

@@ -1,5 +1,6 @@
 //! sea-orm entities, one per table. Nothing outside `store` names them.
 
+pub mod change;
 pub mod client;
 pub mod enforcement_host;
 pub mod enforcement_profile;
