@@ -543,3 +543,43 @@ async fn profiles_are_managed_with_the_pat_and_hosts_are_exclusive() {
     assert_eq!(claimed.status(), 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_lost_database_gives_a_denial_never_an_ok() {
+    let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
+        eprintln!("skipped: TEST_DATABASE_URL is not set (PostgreSQL-only test)");
+        return;
+    };
+    let app = spawn_app().await;
+    photoz(&app).await;
+    let (_, aat) = requesting_client(&app).await;
+    let rpt = empty_rpt(&app, &aat).await;
+    // The database disappears under the running server (connections cut,
+    // no new ones possible).
+    let name = app.database_url.rsplit_once('/').unwrap().1.to_string();
+    let admin = sea_orm::Database::connect(base.as_str()).await.unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &admin,
+        &format!("DROP DATABASE \"{name}\" WITH (FORCE)"),
+    )
+    .await
+    .unwrap();
+    admin.close().await.ok();
+    // A host not looked up before is not cached, so this reaches the
+    // database (and waits out the pool's acquire timeout).
+    let started = std::time::Instant::now();
+    let answer = check(
+        &app,
+        check_request(
+            "lost.example.com",
+            "GET",
+            "/albums/1",
+            Some(&format!("Bearer {rpt}")),
+        ),
+    )
+    .await;
+    let (code, http, _, body) = denied(&answer);
+    assert_ne!(code, 0, "never OK: {answer:?}");
+    assert_eq!(http, 503, "temporarily unavailable: {body}");
+    eprintln!("denied after {:?}", started.elapsed());
+}
