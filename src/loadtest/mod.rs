@@ -27,7 +27,9 @@ use crate::domain::Error;
 use crate::http::paths;
 use baseline::Baselines;
 use driver::{Plan, Stop, measure};
-use ops::{Channels, DecideCall, Expect, HealthCall, HttpCall, HttpSpec, IntrospectCall};
+use ops::{
+    Channels, CheckCall, DecideCall, Expect, HealthCall, HttpCall, HttpSpec, IntrospectCall,
+};
 use report::Record;
 use seed::Seeded;
 use target::{ServerRuntime, Target};
@@ -114,6 +116,8 @@ pub enum Op {
     GrpcDecide,
     /// gRPC `TokenService/IntrospectRpt` (an active RPT).
     GrpcIntrospectRpt,
+    /// Envoy `Authorization/Check` on the gRPC port (an allowed request).
+    GrpcExtAuthz,
     /// HTTP `POST /uma/rs/status` (rpt_status_endpoint).
     HttpRptStatus,
     /// HTTP `POST /uma/rs/introspect` (introspection_endpoint).
@@ -125,9 +129,10 @@ pub enum Op {
 }
 
 /// Every operation, in the order they are measured.
-const ALL_OPS: [Op; 6] = [
+const ALL_OPS: [Op; 7] = [
     Op::GrpcDecide,
     Op::GrpcIntrospectRpt,
+    Op::GrpcExtAuthz,
     Op::HttpRptStatus,
     Op::HttpIntrospect,
     Op::HttpPerm,
@@ -163,6 +168,7 @@ impl Op {
         match self {
             Op::GrpcDecide => "grpc-decide",
             Op::GrpcIntrospectRpt => "grpc-introspect-rpt",
+            Op::GrpcExtAuthz => "grpc-ext-authz",
             Op::HttpRptStatus => "http-rpt-status",
             Op::HttpIntrospect => "http-introspect",
             Op::HttpPerm => "http-perm",
@@ -172,7 +178,7 @@ impl Op {
 
     fn protocol(self) -> Protocol {
         match self {
-            Op::GrpcDecide | Op::GrpcIntrospectRpt => Protocol::Grpc,
+            Op::GrpcDecide | Op::GrpcIntrospectRpt | Op::GrpcExtAuthz => Protocol::Grpc,
             _ => Protocol::Http,
         }
     }
@@ -372,6 +378,7 @@ async fn measure_target(
         .await?;
         seeded.resource_sets = sample.resource_sets;
         seeded.rpts = sample.rpts;
+        seeded.rpt_sets = sample.rpt_sets;
     }
     let work = Workload::new(&seeded, target)?;
 
@@ -450,6 +457,9 @@ struct Workload {
     pat_metadata: tonic::metadata::AsciiMetadataValue,
     resource_sets: Arc<[String]>,
     rpts: Arc<[String]>,
+    /// Envoy checks: the host, and (path under the RPT's set, `Bearer` RPT).
+    check_host: Arc<str>,
+    checks: Arc<[(String, String)]>,
     requester: Arc<str>,
     rpt_status: Arc<HttpSpec>,
     introspect: Arc<HttpSpec>,
@@ -525,6 +535,13 @@ impl Workload {
             pat_metadata: ops::bearer_metadata(&seeded.pat)?,
             resource_sets: seeded.resource_sets.clone().into(),
             rpts: seeded.rpts.clone().into(),
+            check_host: seeded.host.as_str().into(),
+            checks: seeded
+                .rpts
+                .iter()
+                .zip(&seeded.rpt_sets)
+                .map(|(rpt, rsid)| (format!("/bench/{rsid}/photo.jpg"), format!("Bearer {rpt}")))
+                .collect(),
             requester: seeded.clients.requester.id.as_str().into(),
             rpt_status: Arc::new(rpt_status),
             introspect: Arc::new(introspect),
@@ -553,13 +570,23 @@ impl Workload {
             ops::http_client(plan.concurrency).map(|client| (client, spec))
         };
         match op {
-            Op::GrpcDecide | Op::GrpcIntrospectRpt => {
+            Op::GrpcDecide | Op::GrpcIntrospectRpt | Op::GrpcExtAuthz => {
                 let url = self
                     .grpc
                     .as_deref()
                     .ok_or_else(|| Error::invalid_request("no gRPC target"))?;
                 let channels = Channels::connect(url, plan.concurrency).await?;
-                if op == Op::GrpcDecide {
+                if op == Op::GrpcExtAuthz {
+                    measure(plan, |w| {
+                        CheckCall::new(
+                            channels.pick(w),
+                            self.check_host.clone(),
+                            self.checks.clone(),
+                            w,
+                        )
+                    })
+                    .await
+                } else if op == Op::GrpcDecide {
                     measure(plan, |w| {
                         DecideCall::new(
                             channels.pick(w),

@@ -23,6 +23,9 @@ use crate::grpc::proto::decide_response::Outcome;
 use crate::grpc::proto::decision_service_client::DecisionServiceClient;
 use crate::grpc::proto::token_service_client::TokenServiceClient;
 use crate::grpc::proto::{DecideRequest, IntrospectRptRequest};
+use envoy_types::ext_authz::v3::pb::CheckRequest;
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, attribute_context};
 
 /// A request that takes longer than this is an error, not a latency: it
 /// bounds how far past its deadline a run can go.
@@ -38,6 +41,18 @@ pub const MAX_GRPC_CHANNELS: usize = 4;
 
 /// The scope every seeded resource set and permission uses.
 pub const SCOPE: &str = "view";
+
+/// The host of a bench resource server's enforcement profile: its own per
+/// run, since a host belongs to one resource server.
+pub fn bench_host(resource_server: &str) -> String {
+    let hash = crate::domain::secret::token_hash(resource_server);
+    format!("bench-{}.steward.test", &hash[..12])
+}
+
+/// The path pattern of seeded set `rsid` (`/bench/{rsid}/**`).
+pub fn bench_uri(rsid: &str) -> String {
+    format!("/bench/{rsid}/**")
+}
 
 /// Enough of a failed answer to say what it was.
 fn snippet(bytes: &[u8]) -> String {
@@ -321,6 +336,74 @@ impl Probe for IntrospectCall {
                 answer.active,
                 answer.permissions.len()
             ))
+        }
+    }
+}
+
+/// Envoy `Authorization/Check` of a `GET` under a rotating seeded set with
+/// the RPT that holds its permission; a success must be an OK answer.
+pub struct CheckCall {
+    client: AuthorizationClient<Channel>,
+    host: Arc<str>,
+    /// (path, `Authorization` header) pairs.
+    requests: Arc<[(String, String)]>,
+    cursor: usize,
+}
+
+impl CheckCall {
+    pub fn new(
+        channel: Channel,
+        host: Arc<str>,
+        requests: Arc<[(String, String)]>,
+        worker: usize,
+    ) -> CheckCall {
+        CheckCall {
+            client: AuthorizationClient::new(channel),
+            host,
+            requests,
+            cursor: worker,
+        }
+    }
+}
+
+impl Probe for CheckCall {
+    async fn call(&mut self) -> Result<(), String> {
+        let (path, authorization) = self
+            .requests
+            .get(self.cursor % self.requests.len().max(1))
+            .cloned()
+            .ok_or_else(|| "no requests to check".to_string())?;
+        self.cursor = self.cursor.wrapping_add(1);
+        let request = CheckRequest {
+            attributes: Some(AttributeContext {
+                request: Some(attribute_context::Request {
+                    http: Some(attribute_context::HttpRequest {
+                        method: "GET".into(),
+                        host: self.host.to_string(),
+                        path,
+                        headers: std::collections::HashMap::from([(
+                            "authorization".to_string(),
+                            authorization,
+                        )]),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        };
+        let answer = self
+            .client
+            .check(request)
+            .await
+            .map_err(|s| status_text(&s))?
+            .into_inner();
+        match answer.status.as_ref().map(|s| s.code) {
+            Some(0) => Ok(()),
+            other => Err(format!(
+                "Check answered code {other:?}: {}",
+                answer.status.map(|s| s.message).unwrap_or_default()
+            )),
         }
     }
 }

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use super::ops::SCOPE;
+use super::ops::{SCOPE, bench_uri};
 use super::seed::{Clients, SET_SCOPES};
 use crate::core::{Clock, SystemClock};
 use crate::domain::policy::{Approval, Effect, PolicyDefinition};
@@ -79,6 +79,8 @@ impl ScalePlan {
 pub struct Sample {
     pub resource_sets: Vec<String>,
     pub rpts: Vec<String>,
+    /// The set each sampled RPT's permission is on.
+    pub rpt_sets: Vec<String>,
 }
 
 fn rsid(i: usize) -> String {
@@ -128,6 +130,7 @@ pub async fn load(
             batch.resource_sets.push(BulkResourceSet {
                 rsid: rsid(i),
                 scopes: SET_SCOPES.iter().map(|s| s.to_string()).collect(),
+                uris: vec![bench_uri(&rsid(i))],
             });
             if i.is_multiple_of(stride) && policy_sets.len() < plan.policies {
                 policy_sets.push(rsid(i));
@@ -142,6 +145,7 @@ pub async fn load(
 
     let wanted: Arc<[usize]> = spread(plan.permissions, rpts_sample).into();
     let mut rpts = Vec::with_capacity(wanted.len());
+    let mut rpt_sets = Vec::with_capacity(wanted.len());
     for start in (0..plan.permissions).step_by(ROWS_PER_BATCH) {
         let end = (start + ROWS_PER_BATCH).min(plan.permissions);
         let mut batch = Batch::default();
@@ -161,6 +165,7 @@ pub async fn load(
             });
             if wanted.binary_search(&i).is_ok() {
                 rpts.push(token);
+                rpt_sets.push(rsid(i % plan.resource_sets));
             }
         }
         bulk::write(&store, &ns, &batch, now).await?;
@@ -180,6 +185,7 @@ pub async fn load(
     Ok(Sample {
         resource_sets,
         rpts,
+        rpt_sets,
     })
 }
 

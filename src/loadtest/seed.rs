@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use super::ops::SCOPE;
+use super::ops::{SCOPE, bench_host, bench_uri};
 use crate::config::Settings;
 use crate::core::clients::NewClient;
 use crate::core::{Core, CorePolicy, SystemClock};
@@ -59,6 +59,10 @@ pub struct Seeded {
     pub pat: String,
     pub resource_sets: Vec<String>,
     pub rpts: Vec<String>,
+    /// The resource set each RPT's permission is on (same order as `rpts`).
+    pub rpt_sets: Vec<String>,
+    /// The host of the run's enforcement profile.
+    pub host: String,
 }
 
 /// Registers the two clients in the database behind `database_url`, as
@@ -124,8 +128,13 @@ pub async fn seed(
         async move { api.resource_set_with_policy(&pat, &rsid).await }
     })
     .await?;
+    let host = bench_host(&clients.resource_server.id);
+    api.enforcement_profile(&pat, &host).await?;
 
     let sets = Arc::new(sets);
+    let rpt_sets: Vec<String> = (0..rpts)
+        .map(|j| sets.get(j % sets.len().max(1)).cloned().unwrap_or_default())
+        .collect();
     let rpts = parallel(rpts, |j| {
         let api = api.clone();
         let pat = pat.clone();
@@ -140,6 +149,8 @@ pub async fn seed(
         pat,
         resource_sets: Arc::unwrap_or_clone(sets),
         rpts,
+        rpt_sets,
+        host,
     })
 }
 
@@ -242,7 +253,11 @@ impl Api {
                     paths::RESOURCE_SET_REGISTRATION
                 )))
                 .bearer_auth(pat)
-                .json(&json!({"name": format!("bench set {rsid}"), "scopes": SET_SCOPES})),
+                .json(&json!({
+                    "name": format!("bench set {rsid}"),
+                    "scopes": SET_SCOPES,
+                    "uris": [bench_uri(rsid)],
+                })),
             StatusCode::CREATED,
             "resource set registration",
         )
@@ -257,6 +272,21 @@ impl Api {
         )
         .await?;
         Ok(())
+    }
+
+    /// The enforcement profile the `ext_authz` operation needs: the run's
+    /// host, `GET` → the seeded scope.
+    async fn enforcement_profile(&self, pat: &str, host: &str) -> Result<(), Error> {
+        self.expect(
+            self.client
+                .put(self.url(paths::ENFORCEMENT))
+                .bearer_auth(pat)
+                .json(&json!({"hosts": [host], "methods": {"GET": [SCOPE]}})),
+            StatusCode::OK,
+            "enforcement profile",
+        )
+        .await
+        .map(|_| ())
     }
 
     /// A new AAT (one live RPT per AAT, so one AAT per RPT), an empty RPT,

@@ -24,6 +24,8 @@ const ROWS_PER_STATEMENT: usize = 1_000;
 pub struct BulkResourceSet {
     pub rsid: String,
     pub scopes: Vec<String>,
+    /// Path patterns (the `uris` extension member); may be empty.
+    pub uris: Vec<String>,
 }
 
 /// An RPT issued to `client_id` for `subject`, bound to the namespace's
@@ -78,7 +80,11 @@ async fn write_in<C: ConnectionTrait>(
             icon_uri: Set(None),
             kind: Set(None),
             scopes: Set(to_json_list(&set.scopes)),
-            extensions: Set("{}".to_string()),
+            extensions: Set(if set.uris.is_empty() {
+                "{}".to_string()
+            } else {
+                serde_json::json!({ "uris": set.uris }).to_string()
+            }),
             created_at: Set(now),
             updated_at: Set(now),
         });

@@ -61,20 +61,6 @@ async fn post_policy(app: &TestApp, rs: &ResourceServer, rsid: &str) -> String {
     body["_id"].as_str().unwrap().to_string()
 }
 
-async fn new_rpt(app: &TestApp, aat: &str) -> String {
-    let body: Value = app
-        .http_client
-        .post(app.url("/uma/client/rpt"))
-        .bearer_auth(aat)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["rpt"].as_str().unwrap().to_string()
-}
-
 #[tokio::test]
 async fn changes_stream_in_commit_order_for_the_caller_only() {
     let app = spawn_app().await;
@@ -97,15 +83,8 @@ async fn changes_stream_in_commit_order_for_the_caller_only() {
 
     // An RPT bound to alice's server, then superseded by a new one for its AAT.
     let viewers = post_policy(&app, &rs, "album").await;
-    let (id, secret) = app.create_client("bob", &["uma_authorization"]).await;
-    let aat: Value = app
-        .token_request(&id, &secret, "uma_authorization")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let aat = aat["access_token"].as_str().unwrap().to_string();
-    let first = new_rpt(&app, &aat).await;
+    let (_, aat) = app.requester("bob").await;
+    let first = app.empty_rpt(&aat).await;
     let ticket: Value = app
         .register_permission(
             &rs.pat,
@@ -124,7 +103,7 @@ async fn changes_stream_in_commit_order_for_the_caller_only() {
         .await
         .unwrap();
     assert_eq!(granted.status(), 200);
-    let _second = new_rpt(&app, &aat).await;
+    let _second = app.empty_rpt(&aat).await;
     let removed = app
         .http_client
         .delete(app.url("/uma/rs/resource_set/album"))

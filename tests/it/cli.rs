@@ -193,3 +193,103 @@ async fn postgres_connection_errors_do_not_print_the_password() {
     );
     assert!(!stderr.contains("hunter2secret"), "{stderr}");
 }
+
+/// Runs `steward bench` with `args` and a JSON report; the records.
+async fn bench(args: &[&str]) -> Vec<Value> {
+    let dir = std::env::temp_dir().join(format!("steward-bench-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = dir.join("report.json");
+    let output = steward()
+        .env("TMPDIR", &dir)
+        .arg("bench")
+        .args(args)
+        .arg("--json")
+        .arg(&report)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "bench failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("resident memory of"), "{stdout}");
+    let records: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    records
+}
+
+#[tokio::test]
+async fn the_load_tool_measures_every_operation_with_no_error() {
+    let records = bench(&[
+        "--requests",
+        "40",
+        "--concurrency",
+        "1,4",
+        "--resource-sets",
+        "3",
+        "--rpts",
+        "3",
+    ])
+    .await;
+    for op in [
+        "grpc-noop",
+        "grpc-decide",
+        "grpc-introspect-rpt",
+        "grpc-ext-authz",
+        "http-noop",
+        "http-rpt-status",
+        "http-introspect",
+        "http-perm",
+        "http-token",
+    ] {
+        for concurrency in [1, 4] {
+            let record = records
+                .iter()
+                .find(|r| r["op"] == op && r["concurrency"] == concurrency)
+                .unwrap_or_else(|| panic!("{op} at {concurrency} measured"));
+            assert_eq!(record["errors"], 0, "{record}");
+            assert_eq!(record["requests"], 40, "{record}");
+            assert!(
+                record["ratio"].as_f64().is_some_and(|r| r > 0.0),
+                "{record}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_scale_run_bulk_loads_and_measures_keys_from_all_of_it() {
+    let records = bench(&[
+        "--requests",
+        "30",
+        "--concurrency",
+        "2",
+        "--resource-sets",
+        "4",
+        "--rpts",
+        "4",
+        "--ops",
+        "grpc-decide,grpc-introspect-rpt,grpc-ext-authz,http-rpt-status",
+        "--scale",
+        "--scale-resource-sets",
+        "500",
+        "--scale-policies",
+        "50",
+        "--scale-permissions",
+        "2000",
+    ])
+    .await;
+    let measured: Vec<&str> = records.iter().filter_map(|r| r["op"].as_str()).collect();
+    for op in [
+        "grpc-decide",
+        "grpc-introspect-rpt",
+        "grpc-ext-authz",
+        "http-rpt-status",
+    ] {
+        assert!(measured.contains(&op), "{measured:?}");
+    }
+    assert!(records.iter().all(|r| r["errors"] == 0), "{records:?}");
+}

@@ -138,27 +138,6 @@ fn allowed(response: &CheckResponse) -> (HashMap<String, String>, Vec<String>) {
     (headers, ok.headers_to_remove.clone())
 }
 
-async fn requesting_client(app: &TestApp) -> (String, String) {
-    let (id, secret) = app.create_client("bob", &["uma_authorization"]).await;
-    let response = app.token_request(&id, &secret, "uma_authorization").await;
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
-    (id, body["access_token"].as_str().unwrap().to_string())
-}
-
-async fn empty_rpt(app: &TestApp, aat: &str) -> String {
-    let response = app
-        .http_client
-        .post(app.url("/uma/client/rpt"))
-        .bearer_auth(aat)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let body: Value = response.json().await.unwrap();
-    body["rpt"].as_str().unwrap().to_string()
-}
-
 #[tokio::test]
 async fn denied_with_a_ticket_then_permitted_after_the_client_uses_it() {
     let app = spawn_app().await;
@@ -189,8 +168,8 @@ async fn denied_with_a_ticket_then_permitted_after_the_client_uses_it() {
 
     // An RPT without the permission: Steward registers it and answers 403
     // with the ticket in the header (UMA 1.0) and the body (draft-06).
-    let (client_id, aat) = requesting_client(&app).await;
-    let rpt = empty_rpt(&app, &aat).await;
+    let (client_id, aat) = app.requester("bob").await;
+    let rpt = app.empty_rpt(&aat).await;
     let authorization = format!("Bearer {rpt}");
     let request = || check_request(HOST, "GET", "/albums/paris/1.jpg", Some(&authorization));
     let answer = check(&app, request()).await;
@@ -253,8 +232,8 @@ async fn denied_with_a_ticket_then_permitted_after_the_client_uses_it() {
 async fn bad_requests_get_defined_denials_never_an_ok() {
     let app = spawn_app().await;
     let rs = photoz(&app).await;
-    let (_, aat) = requesting_client(&app).await;
-    let rpt = empty_rpt(&app, &aat).await;
+    let (_, aat) = app.requester("bob").await;
+    let rpt = app.empty_rpt(&aat).await;
 
     // An RPT for another resource server is not valid here.
     let other = app.resource_server("carol").await;
@@ -552,8 +531,8 @@ async fn a_lost_database_gives_a_denial_never_an_ok() {
     };
     let app = spawn_app().await;
     photoz(&app).await;
-    let (_, aat) = requesting_client(&app).await;
-    let rpt = empty_rpt(&app, &aat).await;
+    let (_, aat) = app.requester("bob").await;
+    let rpt = app.empty_rpt(&aat).await;
     // The database disappears under the running server (connections cut,
     // no new ones possible).
     let name = app.database_url.rsplit_once('/').unwrap().1.to_string();

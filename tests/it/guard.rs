@@ -61,28 +61,6 @@ async fn start_photoz(app: &TestApp) -> String {
     url
 }
 
-async fn requester_rpt(app: &TestApp) -> (String, String) {
-    let (id, secret) = app.create_client("bob", &["uma_authorization"]).await;
-    let aat: Value = app
-        .token_request(&id, &secret, "uma_authorization")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let aat = aat["access_token"].as_str().unwrap().to_string();
-    let rpt: Value = app
-        .http_client
-        .post(app.url("/uma/client/rpt"))
-        .bearer_auth(&aat)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (aat, rpt["rpt"].as_str().unwrap().to_string())
-}
-
 #[tokio::test]
 async fn the_guarded_example_walks_the_whole_uma_story() {
     let app = spawn_app().await;
@@ -123,7 +101,8 @@ async fn the_guarded_example_walks_the_whole_uma_story() {
     );
 
     // An RPT without the permission: 403 with a ticket.
-    let (aat, rpt) = requester_rpt(&app).await;
+    let (_, aat) = app.requester("bob").await;
+    let rpt = app.empty_rpt(&aat).await;
     let answer = client.get(&album).bearer_auth(&rpt).send().await.unwrap();
     assert_eq!(answer.status(), 403);
     let challenge = answer.headers()[WWW_AUTHENTICATE]

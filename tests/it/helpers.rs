@@ -186,6 +186,29 @@ impl TestApp {
             .expect("token request")
     }
 
+    /// A requesting client of `party` holding a fresh AAT: (client id, AAT).
+    pub async fn requester(&self, party: &str) -> (String, String) {
+        let (id, secret) = self.create_client(party, &["uma_authorization"]).await;
+        let response = self.token_request(&id, &secret, "uma_authorization").await;
+        assert_eq!(response.status(), 200, "AAT issued");
+        let body: serde_json::Value = response.json().await.unwrap();
+        (id, body["access_token"].as_str().unwrap().to_string())
+    }
+
+    /// A new RPT without permissions for `aat` (draft-06 `rpt_endpoint`).
+    pub async fn empty_rpt(&self, aat: &str) -> String {
+        let response = self
+            .http_client
+            .post(self.url("/uma/client/rpt"))
+            .bearer_auth(aat)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "RPT issued");
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["rpt"].as_str().unwrap().to_string()
+    }
+
     /// A new resource server for `owner` holding a fresh PAT.
     pub async fn resource_server(&self, owner: &str) -> ResourceServer {
         let (client_id, client_secret) = self.create_client(owner, &["uma_protection"]).await;
