@@ -215,12 +215,9 @@ fn bearer(headers: &http::HeaderMap) -> Option<String> {
     if value.len() > MAX_AUTHORIZATION {
         return None;
     }
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer")
-        && !token.is_empty()
-        && !token.chars().any(|c| c.is_whitespace() || c.is_control()))
-    .then(|| token.to_string())
+    crate::domain::token::bearer_token(Some(value))
+        .ok()
+        .map(str::to_string)
 }
 
 fn plain<B: From<String>>(status: StatusCode, body: String) -> Response<B> {

@@ -19,12 +19,7 @@ impl Core {
         if since == 0 {
             return store::changes::current_revision(store).await;
         }
-        let pruned = store::changes::pruned_through(store).await?;
-        if since < pruned {
-            return Err(Error::PreconditionFailed(format!(
-                "changes up to revision {pruned} are no longer kept; resync, then watch from 0"
-            )));
-        }
+        ensure_kept(store, since).await?;
         Ok(since)
     }
 
@@ -39,12 +34,7 @@ impl Core {
     ) -> Result<Vec<Change>, Error> {
         let store = &self.inner.store;
         let changes = store::changes::since(store, &ns.client_id, revision, limit).await?;
-        let pruned = store::changes::pruned_through(store).await?;
-        if revision < pruned {
-            return Err(Error::PreconditionFailed(format!(
-                "changes up to revision {pruned} are no longer kept; resync, then watch from 0"
-            )));
-        }
+        ensure_kept(store, revision).await?;
         Ok(changes)
     }
 
@@ -54,4 +44,15 @@ impl Core {
         let keep = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
         store::changes::prune(&self.inner.store, self.now().saturating_sub(keep)).await
     }
+}
+
+/// Refuses `revision` if changes after it were pruned.
+async fn ensure_kept(store: &store::Store, revision: i64) -> Result<(), Error> {
+    let pruned = store::changes::pruned_through(store).await?;
+    if revision < pruned {
+        return Err(Error::PreconditionFailed(format!(
+            "changes up to revision {pruned} are no longer kept; resync, then watch from 0"
+        )));
+    }
+    Ok(())
 }

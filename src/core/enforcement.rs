@@ -181,18 +181,12 @@ fn bearer(header: Option<&str>) -> Bearer<'_> {
     if header.len() > MAX_AUTHORIZATION {
         return Bearer::Malformed("the Authorization header is too large");
     }
-    let Some((scheme, token)) = header.trim().split_once(' ') else {
-        return Bearer::Missing;
-    };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        // Basic & co. are not an RPT: the client has to get one.
-        return Bearer::Missing;
+    // Basic & co. are not an RPT (missing): the client has to get one.
+    match crate::domain::token::bearer_token(Some(header)) {
+        Ok(token) => Bearer::Token(token),
+        Err(Error::MissingToken) => Bearer::Missing,
+        Err(_) => Bearer::Malformed("the bearer token is malformed"),
     }
-    let token = token.trim();
-    if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Bearer::Malformed("the bearer token is malformed");
-    }
-    Bearer::Token(token)
 }
 
 #[cfg(test)]
