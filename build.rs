@@ -6,9 +6,10 @@
 use std::path::PathBuf;
 
 #[cfg(feature = "server")]
-const PROTOS: [&str; 5] = [
+const PROTOS: [&str; 6] = [
     "proto/steward/v1/authorization.proto",
     "proto/steward/v1/enforcement.proto",
+    "proto/steward/v1/identity.proto",
     "proto/steward/v1/resource_sets.proto",
     "proto/steward/v1/permissions.proto",
     "proto/steward/v1/tokens.proto",

@@ -100,6 +100,7 @@ fn jwt(c: &mut Criterion) {
         exp: 4_600,
         jti: "jti".into(),
         rqp_claims: None,
+        grant: None,
     };
     let token = keys.sign(&claims).unwrap();
     c.bench_function("jwt_sign", |b| {

@@ -201,10 +201,14 @@ impl Application {
             let app = http::router(facade);
             let stop = stopped(stop_rx.clone());
             tasks.spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stop)
-                    .await
-                    .map_err(|e| Error::Internal(format!("HTTP server failed: {e}")))
+                // The peer address feeds the per-address sign-in limit.
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                )
+                .with_graceful_shutdown(stop)
+                .await
+                .map_err(|e| Error::Internal(format!("HTTP server failed: {e}")))
             });
         }
 

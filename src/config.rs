@@ -46,7 +46,7 @@ pub enum LogFormat {
 }
 
 /// A setting that may hold a password; `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -70,7 +70,7 @@ impl std::fmt::Debug for Secret {
 
 /// An upstream identity provider whose signed tokens Steward believes: JWT
 /// bearer assertions (AATs for its users) and pushed ID tokens (claims).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrustedIssuer {
     /// The exact `iss` of its tokens.
@@ -83,6 +83,38 @@ pub struct TrustedIssuer {
     /// ...or the URL it publishes them at (fetched, cached, refreshed on an unknown `kid`).
     #[serde(default)]
     pub jwks_uri: Option<String>,
+    /// Sign-in at this provider (OpenID Connect relying party): Steward's
+    /// client id there. Users can then sign in to Steward's pages with it.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Steward's client secret there (`client_secret_basic`).
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    /// The provider's OpenID configuration document
+    /// (`…/.well-known/openid-configuration`): endpoints and `jwks_uri` from it...
+    #[serde(default)]
+    pub discovery_url: Option<String>,
+    /// ...or its authorization endpoint...
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    /// ...and token endpoint, named directly.
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+    /// What the sign-in page's button calls it (defaults to the issuer).
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+impl TrustedIssuer {
+    /// Whether users can sign in at this provider.
+    pub fn offers_sign_in(&self) -> bool {
+        self.client_id.is_some()
+    }
+
+    /// The name shown to users.
+    pub fn label(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.issuer)
+    }
 }
 
 /// Everything Steward can be configured with.
@@ -127,6 +159,13 @@ pub struct Settings {
     /// Envoy `ext_authz`: when set, `Check` calls must carry
     /// `authorization: Bearer <this>` metadata (Envoy's `initial_metadata`).
     pub ext_authz_token: Option<Secret>,
+    /// Initial access token for dynamic client registration (RFC 7591):
+    /// registration is closed while unset.
+    pub registration_token: Option<Secret>,
+    /// How long a browser stays signed in at Steward's pages, seconds.
+    pub session_ttl: u64,
+    /// Refresh token lifetime (browser-flow grants), seconds.
+    pub refresh_token_ttl: u64,
 }
 
 impl Default for Settings {
@@ -150,12 +189,15 @@ impl Default for Settings {
             change_retention_secs: 7 * 24 * 3600,
             ext_authz_unmatched: Unmatched::Deny,
             ext_authz_token: None,
+            registration_token: None,
+            session_ttl: 8 * 3600,
+            refresh_token_ttl: 30 * 24 * 3600,
         }
     }
 }
 
 /// The settings readable from `STEWARD_*` variables.
-const ENV_KEYS: [&str; 17] = [
+const ENV_KEYS: [&str; 20] = [
     "database_url",
     "http_addr",
     "grpc_addr",
@@ -173,6 +215,9 @@ const ENV_KEYS: [&str; 17] = [
     "change_retention_secs",
     "ext_authz_unmatched",
     "ext_authz_token",
+    "registration_token",
+    "session_ttl",
+    "refresh_token_ttl",
 ];
 
 impl Settings {
@@ -215,6 +260,16 @@ impl Settings {
                 "database_url must start with sqlite:, postgres:// or postgresql://".into(),
             );
         }
+        if self.session_ttl == 0 || self.refresh_token_ttl == 0 {
+            return bad("session_ttl and refresh_token_ttl must be positive".into());
+        }
+        if self
+            .registration_token
+            .as_ref()
+            .is_some_and(|t| t.expose().len() < 16)
+        {
+            return bad("registration_token must be at least 16 characters".into());
+        }
         if self.ticket_ttl == 0 || self.access_token_ttl == 0 || self.permission_ttl == 0 {
             return bad("ticket_ttl, access_token_ttl and permission_ttl must be positive".into());
         }
@@ -222,11 +277,36 @@ impl Settings {
             if trusted.issuer.is_empty() || trusted.audience.is_empty() {
                 return bad("every trusted issuer needs `issuer` and `audience`".into());
             }
-            if trusted.jwks_file.is_some() == trusted.jwks_uri.is_some() {
+            let named_keys = trusted.jwks_file.is_some() as u8 + trusted.jwks_uri.is_some() as u8;
+            if named_keys > 1 || (named_keys == 0 && trusted.discovery_url.is_none()) {
                 return bad(format!(
-                    "trusted issuer `{}` needs exactly one of jwks_file or jwks_uri",
+                    "trusted issuer `{}` needs exactly one of jwks_file or jwks_uri (or a discovery_url)",
                     trusted.issuer
                 ));
+            }
+            let endpoints =
+                trusted.authorization_endpoint.is_some() && trusted.token_endpoint.is_some();
+            if trusted.offers_sign_in() && !endpoints && trusted.discovery_url.is_none() {
+                return bad(format!(
+                    "trusted issuer `{}` has a client_id for sign-in: it also needs discovery_url, or authorization_endpoint and token_endpoint",
+                    trusted.issuer
+                ));
+            }
+            for url in [
+                &trusted.discovery_url,
+                &trusted.authorization_endpoint,
+                &trusted.token_endpoint,
+                &trusted.jwks_uri,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return bad(format!(
+                        "trusted issuer `{}`: `{url}` is not an http(s) URL",
+                        trusted.issuer
+                    ));
+                }
             }
         }
         if !(10..=60_000).contains(&self.cache_refresh_ms) {

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use steward::app::Application;
-use steward::config::{Role, Settings};
+use steward::config::{Role, Secret, Settings};
 use steward::core::clients::NewClient;
+use steward::core::users::NewUser;
 use steward::core::{Core, CorePolicy, SystemClock};
 use steward::domain::Error;
 use steward::domain::secret::OsEntropy;
@@ -41,6 +42,38 @@ enum Command {
     Client {
         #[command(subcommand)]
         command: ClientCommand,
+    },
+    /// Manage Steward's own user accounts (for its sign-in page).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account. The password is read from standard input (one
+    /// line), never from the command line, so it stays out of shell history
+    /// and the process list.
+    Create {
+        /// The username (also the user's subject in Steward's tokens).
+        #[arg(long)]
+        username: String,
+        /// Read the password from standard input (required).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// The user's email address (a claim policies can test).
+        #[arg(long)]
+        email: Option<String>,
+        /// Mark the email address as verified.
+        #[arg(long)]
+        email_verified: bool,
+        /// The user's display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A group the user belongs to (repeatable).
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
     },
 }
 
@@ -79,6 +112,9 @@ enum ClientCommand {
         /// A redirect URI (repeatable).
         #[arg(long = "redirect-uri", value_name = "URI")]
         redirect_uris: Vec<String>,
+        /// A public client (no secret; authorization_code with PKCE only).
+        #[arg(long)]
+        public: bool,
     },
 }
 
@@ -127,16 +163,10 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     scopes,
                     grant_types,
                     redirect_uris,
+                    public,
                 },
         } => {
-            let store = Store::connect(settings.database_url.expose()).await?;
-            store.migrate().await?;
-            let issuer = settings
-                .issuer
-                .clone()
-                .unwrap_or_else(|| format!("http://{}", settings.http_addr));
-            let policy = CorePolicy::from_settings(&settings, issuer);
-            let core = Core::new(store, policy, Arc::new(SystemClock), Arc::new(OsEntropy)).await?;
+            let core = offline_core(&settings).await?;
             let created = core
                 .create_client(NewClient {
                     name,
@@ -144,6 +174,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     scopes,
                     grant_types,
                     redirect_uris,
+                    public,
+                    ..NewClient::default()
                 })
                 .await?;
             let json = serde_json::to_string(&created)
@@ -151,7 +183,56 @@ async fn run(cli: Cli) -> Result<(), Error> {
             println!("{json}");
             Ok(())
         }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    username,
+                    password_stdin: _,
+                    email,
+                    email_verified,
+                    name,
+                    groups,
+                },
+        } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .map_err(|e| Error::invalid_request(format!("cannot read the password: {e}")))?;
+            let password = password.trim_end_matches(['\r', '\n']).to_string();
+            let mut claims = serde_json::Map::new();
+            if let Some(email) = email {
+                claims.insert("email".into(), email.into());
+                claims.insert("email_verified".into(), email_verified.into());
+            }
+            if let Some(name) = name {
+                claims.insert("name".into(), name.into());
+            }
+            if !groups.is_empty() {
+                claims.insert("groups".into(), groups.into());
+            }
+            let core = offline_core(&settings).await?;
+            core.create_user(NewUser {
+                username: username.clone(),
+                password: Secret::new(password),
+                claims,
+            })
+            .await?;
+            println!("user {username} created");
+            Ok(())
+        }
     }
+}
+
+/// A core on the configured database, for one administrative command.
+async fn offline_core(settings: &Settings) -> Result<Core, Error> {
+    let store = Store::connect(settings.database_url.expose()).await?;
+    store.migrate().await?;
+    let issuer = settings
+        .issuer
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.http_addr));
+    let policy = CorePolicy::from_settings(settings, issuer);
+    Core::new(store, policy, Arc::new(SystemClock), Arc::new(OsEntropy)).await
 }
 
 async fn serve(settings: Settings) -> Result<(), Error> {

@@ -10,6 +10,7 @@ mod m20261130_000003_one_live_rpt_per_aat;
 mod m20261130_000004_revisions;
 mod m20261201_000005_enforcement;
 mod m20261201_000006_changes;
+mod m20261201_000007_end_users;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000004_revisions::Migration),
             Box::new(m20261201_000005_enforcement::Migration),
             Box::new(m20261201_000006_changes::Migration),
+            Box::new(m20261201_000007_end_users::Migration),
         ]
     }
 }

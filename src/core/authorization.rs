@@ -26,13 +26,6 @@ pub struct ClaimToken {
 }
 
 impl Core {
-    /// Authenticates an AAT (`Authorization` header or gRPC metadata).
-    pub fn authenticate_requester(&self, authorization: Option<&str>) -> Result<Requester, Error> {
-        let token = super::auth::bearer_token(authorization)?;
-        let claims = self.inner.keys.verify(token)?;
-        claims.requester(&self.inner.policy.issuer, self.now())
-    }
-
     /// The draft-06 RPT endpoint: a new RPT without permissions, bound to the
     /// AAT's client and requesting party; the AAT's earlier RPT dies.
     pub async fn issue_rpt(&self, requester: &Requester) -> Result<String, Error> {
@@ -109,7 +102,9 @@ impl Core {
                 "the RPT is bound to another resource server; get a new RPT for this one",
             ));
         }
-        let claims = self.gather_claims(requester, claim_tokens, now).await?;
+        let mut claims = self.gather_claims(requester, claim_tokens, now).await?;
+        // Claims the requesting party handed over by redirect (claims gathering).
+        claims.extend(ticket.gathered_claims.clone());
         let access = Access {
             resource_set_id: ticket.resource_set_id.clone(),
             scopes: ticket.scopes.clone(),

@@ -34,6 +34,17 @@ pub struct TrustedIssuers {
 struct IssuerKeys {
     config: TrustedIssuer,
     keys: RwLock<Option<(JwkSet, Instant)>>,
+    /// The provider's OpenID configuration, once fetched (`discovery_url`).
+    discovered: RwLock<Option<Endpoints>>,
+}
+
+/// Where an upstream OpenID provider serves its endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Endpoints {
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
 }
 
 /// Why an upstream token was refused (the caller picks the error variant).
@@ -62,6 +73,7 @@ impl TrustedIssuers {
                 IssuerKeys {
                     config: config.clone(),
                     keys: RwLock::new(keys),
+                    discovered: RwLock::new(None),
                 },
             );
         }
@@ -77,8 +89,80 @@ impl TrustedIssuers {
         self.issuers.is_empty()
     }
 
+    /// The providers users can sign in at, in issuer order.
+    pub fn sign_in_providers(&self) -> Vec<&TrustedIssuer> {
+        let mut providers: Vec<_> = self
+            .issuers
+            .values()
+            .map(|i| &i.config)
+            .filter(|c| c.offers_sign_in())
+            .collect();
+        providers.sort_by(|a, b| a.issuer.cmp(&b.issuer));
+        providers
+    }
+
+    /// A provider's settings.
+    pub fn config(&self, issuer: &str) -> Option<&TrustedIssuer> {
+        self.issuers.get(issuer).map(|i| &i.config)
+    }
+
+    /// The HTTP client for talking to providers (5 s timeout).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// A provider's endpoints: as configured, or from its discovery document
+    /// (fetched once, and again after a failure).
+    pub async fn endpoints(&self, issuer: &str) -> Result<Endpoints, Refusal> {
+        let trusted = self
+            .issuers
+            .get(issuer)
+            .ok_or_else(|| "the provider is not configured".to_string())?;
+        let config = &trusted.config;
+        if let (Some(authorization_endpoint), Some(token_endpoint)) =
+            (&config.authorization_endpoint, &config.token_endpoint)
+        {
+            return Ok(Endpoints {
+                authorization_endpoint: authorization_endpoint.clone(),
+                token_endpoint: token_endpoint.clone(),
+                jwks_uri: config.jwks_uri.clone(),
+            });
+        }
+        if let Some(found) = trusted.discovered.read().await.as_ref() {
+            return Ok(found.clone());
+        }
+        let url = config
+            .discovery_url
+            .as_ref()
+            .ok_or_else(|| "the provider has no endpoints configured".to_string())?;
+        let found: Endpoints = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("cannot fetch the provider's configuration: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("the provider's configuration is malformed: {e}"))?;
+        *trusted.discovered.write().await = Some(found.clone());
+        Ok(found)
+    }
+
     /// Verifies a token from a trusted issuer; returns its claims.
     pub async fn verify(&self, token: &str, now: UnixTime) -> Result<Map<String, Value>, Refusal> {
+        self.verify_for(token, now, None).await
+    }
+
+    /// Verifies a token whose audience is `audience` (an ID token issued to
+    /// Steward as a relying party names Steward's client id there), or the
+    /// issuer's configured audience when `None`.
+    pub async fn verify_for(
+        &self,
+        token: &str,
+        now: UnixTime,
+        audience: Option<&str>,
+    ) -> Result<Map<String, Value>, Refusal> {
         if token.len() > 16 * 1024 {
             return Err("the token is too large".into());
         }
@@ -111,7 +195,7 @@ impl TrustedIssuers {
         let key = self.key(trusted, header.kid.as_deref(), header.alg).await?;
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&trusted.config.issuer]);
-        validation.set_audience(&[&trusted.config.audience]);
+        validation.set_audience(&[audience.unwrap_or(&trusted.config.audience)]);
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.set_required_spec_claims(&["iss", "aud", "exp", "sub"]);
@@ -150,7 +234,15 @@ impl TrustedIssuers {
         if let Some(key) = find_key(trusted.keys.read().await.as_ref(), kid, alg) {
             return key;
         }
-        let Some(uri) = &trusted.config.jwks_uri else {
+        let discovered = match (&trusted.config.jwks_uri, &trusted.config.discovery_url) {
+            (None, Some(_)) => self
+                .endpoints(&trusted.config.issuer)
+                .await
+                .ok()
+                .and_then(|e| e.jwks_uri),
+            _ => None,
+        };
+        let Some(uri) = trusted.config.jwks_uri.as_ref().or(discovered.as_ref()) else {
             return Err("no key of the issuer matches the token".into());
         };
         let mut guard = trusted.keys.write().await;

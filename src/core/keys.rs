@@ -193,6 +193,7 @@ mod tests {
             exp: 10,
             jti: "j".into(),
             rqp_claims: None,
+            grant: None,
         }
     }
 

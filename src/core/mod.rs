@@ -6,15 +6,20 @@ mod auth;
 mod authorization;
 mod changes;
 pub mod claims;
+pub mod claims_gathering;
 pub mod clients;
 pub mod clock;
 pub mod enforcement;
+pub mod grants;
 mod hasher;
 pub mod keys;
 mod permissions;
 mod policies;
+pub mod registration;
 mod resource_sets;
 mod tokens;
+pub mod upstream;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -41,6 +46,12 @@ pub struct CorePolicy {
     pub permission_ttl: u64,
     /// Upstream issuers whose assertions and ID tokens are believed.
     pub trusted_issuers: Vec<crate::config::TrustedIssuer>,
+    /// How long a browser session lasts, in seconds.
+    pub session_ttl: u64,
+    /// Lifetime of a refresh token, in seconds.
+    pub refresh_token_ttl: u64,
+    /// The initial access token of dynamic client registration (closed if unset).
+    pub registration_token: Option<crate::config::Secret>,
 }
 
 impl CorePolicy {
@@ -52,6 +63,9 @@ impl CorePolicy {
             access_token_ttl: settings.access_token_ttl,
             permission_ttl: settings.permission_ttl,
             trusted_issuers: settings.trusted_issuers.clone(),
+            session_ttl: settings.session_ttl,
+            refresh_token_ttl: settings.refresh_token_ttl,
+            registration_token: settings.registration_token.clone(),
         }
     }
 }

@@ -15,12 +15,7 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const ASSERTION_ONLY_CLAIMS: [&str; 6] = ["iss", "aud", "exp", "iat", "nbf", "jti"];
 
 /// Grant types the token endpoint knows by name but does not serve.
-const KNOWN_GRANT_TYPES: [&str; 4] = [
-    "authorization_code",
-    "refresh_token",
-    "password",
-    "urn:ietf:params:oauth:grant-type:saml2-bearer",
-];
+const KNOWN_GRANT_TYPES: [&str; 2] = ["password", "urn:ietf:params:oauth:grant-type:saml2-bearer"];
 
 /// A token request after the façade (or a gRPC caller) parsed it.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +27,13 @@ pub struct TokenRequest {
     pub scope: String,
     /// The assertion of the JWT bearer grant.
     pub assertion: String,
+    /// `authorization_code`: the code, the redirect URI it was sent to, and
+    /// the PKCE verifier.
+    pub code: String,
+    pub redirect_uri: String,
+    pub code_verifier: String,
+    /// `refresh_token`: the refresh token.
+    pub refresh_token: String,
 }
 
 /// An issued bearer access token.
@@ -41,6 +43,8 @@ pub struct IssuedToken {
     pub token_type: &'static str,
     pub expires_in: i64,
     pub scope: String,
+    /// Browser-flow grants: the next refresh token (rotated on every use).
+    pub refresh_token: Option<String>,
 }
 
 /// What RPT status says about an RPT to one resource server.
@@ -63,7 +67,7 @@ pub enum RptStatus {
 impl Core {
     /// The grant types the token endpoint serves (what discovery lists).
     pub fn grant_types_supported(&self) -> Vec<&'static str> {
-        let mut grants = vec!["client_credentials"];
+        let mut grants = vec!["client_credentials", "authorization_code", "refresh_token"];
         if !self.inner.trusted.is_empty() {
             grants.push(JWT_BEARER);
         }
@@ -77,7 +81,9 @@ impl Core {
         let grant_type = request.grant_type.as_str();
         match grant_type {
             "" => return Err(Error::invalid_request("`grant_type` is required")),
-            "client_credentials" => {}
+            "client_credentials"
+            | super::grants::AUTHORIZATION_CODE
+            | super::grants::REFRESH_TOKEN => {}
             JWT_BEARER if !self.inner.trusted.is_empty() => {}
             other if KNOWN_GRANT_TYPES.contains(&other) || other == JWT_BEARER => {
                 return Err(Error::UnsupportedGrantType(format!(
@@ -92,12 +98,17 @@ impl Core {
             }
         }
         let client = self
-            .authenticate_client(&request.client_id, &request.client_secret)
+            .authenticate_token_client(&request.client_id, &request.client_secret, grant_type)
             .await?;
         if !client.grant_types.iter().any(|g| g == grant_type) {
             return Err(Error::UnauthorizedClient(format!(
                 "this client may not use the {grant_type} grant"
             )));
+        }
+        match grant_type {
+            super::grants::AUTHORIZATION_CODE => return self.redeem_code(&client, &request).await,
+            super::grants::REFRESH_TOKEN => return self.refresh(&client, &request).await,
+            _ => {}
         }
         let scopes = scope::grant(&request.scope, &client.scopes)?;
         let now = self.now();
@@ -150,6 +161,7 @@ impl Core {
             exp: now.saturating_add(ttl),
             jti: secret::mint(self.inner.entropy.as_ref(), 16)?,
             rqp_claims,
+            grant: None,
         };
         let access_token = self.inner.keys.sign(&claims)?;
         if access_token.len() > super::auth::MAX_TOKEN_LEN {
@@ -162,6 +174,7 @@ impl Core {
             token_type: "Bearer",
             expires_in: ttl,
             scope: claims.scope,
+            refresh_token: None,
         })
     }
 

@@ -54,6 +54,19 @@ pub enum Error {
     /// The request waits for the resource owner's approval (403).
     #[error("request_submitted: {0}")]
     RequestSubmitted(String),
+    /// Dynamic registration: a metadata field is invalid (RFC 7591 §3.2.2, 400).
+    #[error("invalid_client_metadata: {0}")]
+    InvalidClientMetadata(String),
+    /// Dynamic registration: a redirect URI is invalid (RFC 7591 §3.2.2, 400).
+    #[error("invalid_redirect_uri: {0}")]
+    InvalidRedirectUri(String),
+    /// The user or the registration credentials were refused (403
+    /// `access_denied`, RFC 6749 §4.1.2.1; wrong password at sign-in).
+    #[error("access_denied: {0}")]
+    AccessDenied(String),
+    /// Too many failed sign-ins for this account or address (429).
+    #[error("too_many_attempts: {0}")]
+    TooManyAttempts(String),
     /// The resource set does not exist in the caller's namespace (404).
     #[error("not_found: {0}")]
     NotFound(String),
@@ -95,6 +108,10 @@ impl Error {
             Error::NotAuthorized(_) => "not_authorized_permission",
             Error::NeedClaims { .. } => "need_claims",
             Error::RequestSubmitted(_) => "request_submitted",
+            Error::AccessDenied(_) => "access_denied",
+            Error::InvalidClientMetadata(_) => "invalid_client_metadata",
+            Error::InvalidRedirectUri(_) => "invalid_redirect_uri",
+            Error::TooManyAttempts(_) => "too_many_attempts",
             Error::NotFound(_) => "not_found",
             Error::PreconditionFailed(_) => "precondition_failed",
             Error::UnsupportedMethodType(_) => "unsupported_method_type",
@@ -133,6 +150,10 @@ impl Error {
             | Error::ExpiredTicket(d)
             | Error::NotAuthorized(d)
             | Error::RequestSubmitted(d)
+            | Error::AccessDenied(d)
+            | Error::InvalidClientMetadata(d)
+            | Error::InvalidRedirectUri(d)
+            | Error::TooManyAttempts(d)
             | Error::NotFound(d)
             | Error::PreconditionFailed(d)
             | Error::UnsupportedMethodType(d)
@@ -171,6 +192,10 @@ impl Error {
                 claims: required_claims,
             },
             "request_submitted" => Error::RequestSubmitted(description),
+            "access_denied" => Error::AccessDenied(description),
+            "invalid_client_metadata" => Error::InvalidClientMetadata(description),
+            "invalid_redirect_uri" => Error::InvalidRedirectUri(description),
+            "too_many_attempts" => Error::TooManyAttempts(description),
             "not_found" => Error::NotFound(description),
             "precondition_failed" => Error::PreconditionFailed(description),
             "unsupported_method_type" => Error::UnsupportedMethodType(description),
@@ -211,6 +236,10 @@ mod tests {
                 claims: vec!["email".into(), "age".into()],
             },
             Error::RequestSubmitted(d()),
+            Error::AccessDenied(d()),
+            Error::InvalidClientMetadata(d()),
+            Error::InvalidRedirectUri(d()),
+            Error::TooManyAttempts(d()),
             Error::NotFound(d()),
             Error::PreconditionFailed(d()),
             Error::UnsupportedMethodType(d()),

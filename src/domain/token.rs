@@ -28,6 +28,10 @@ pub struct AccessTokenClaims {
     /// assertion); signed into the AAT so policies can trust them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rqp_claims: Option<Map<String, Value>>,
+    /// The browser-flow grant (authorization code, refresh token) this token
+    /// was issued under; the token dies when the grant is revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
 }
 
 impl AccessTokenClaims {
@@ -123,6 +127,7 @@ mod tests {
             exp: 4_600,
             jti: "j".into(),
             rqp_claims: None,
+            grant: None,
         }
     }
 

@@ -76,7 +76,7 @@ impl AuthorizationService for Authorization {
         &self,
         request: Request<IssueRptRequest>,
     ) -> Result<Response<IssueRptResponse>, Status> {
-        let (requester, _) = requesting(&self.core, request)?;
+        let (requester, _) = requesting(&self.core, request).await?;
         let rpt = self.core.issue_rpt(&requester).await?;
         Ok(Response::new(IssueRptResponse { rpt }))
     }
@@ -86,7 +86,7 @@ impl AuthorizationService for Authorization {
         &self,
         request: Request<RequestPermissionRequest>,
     ) -> Result<Response<RequestPermissionResponse>, Status> {
-        let (requester, message) = requesting(&self.core, request)?;
+        let (requester, message) = requesting(&self.core, request).await?;
         let rpt = self
             .core
             .request_permission(
@@ -107,7 +107,7 @@ impl PolicyService for Authorization {
         &self,
         request: Request<CreatePolicyRequest>,
     ) -> Result<Response<PolicyRecord>, Status> {
-        let (ns, message) = protected(&self.core, request)?;
+        let (ns, message) = protected(&self.core, request).await?;
         let definition: PolicyDefinition = serde_json::from_str(&message.definition_json)
             .map_err(|e| to_status(&Error::invalid_request(format!("malformed policy: {e}"))))?;
         let policy = self
@@ -125,7 +125,7 @@ impl PolicyService for Authorization {
         &self,
         request: Request<ListPoliciesRequest>,
     ) -> Result<Response<ListPoliciesResponse>, Status> {
-        let (ns, message) = protected(&self.core, request)?;
+        let (ns, message) = protected(&self.core, request).await?;
         let rsid = message.resource_set_id;
         let policies = self
             .core
@@ -142,7 +142,7 @@ impl PolicyService for Authorization {
         &self,
         request: Request<DeletePolicyRequest>,
     ) -> Result<Response<DeletePolicyResponse>, Status> {
-        let (ns, message) = protected(&self.core, request)?;
+        let (ns, message) = protected(&self.core, request).await?;
         self.core
             .delete_policy(&ns, &message.resource_set_id, &message.id)
             .await?;
@@ -154,7 +154,7 @@ impl PolicyService for Authorization {
         &self,
         request: Request<ListPendingRequestsRequest>,
     ) -> Result<Response<ListPendingRequestsResponse>, Status> {
-        let (ns, _) = protected(&self.core, request)?;
+        let (ns, _) = protected(&self.core, request).await?;
         let requests = self
             .core
             .list_pending(&ns)
@@ -170,7 +170,7 @@ impl PolicyService for Authorization {
         &self,
         request: Request<DecidePendingRequestRequest>,
     ) -> Result<Response<DecidePendingRequestResponse>, Status> {
-        let (ns, message) = protected(&self.core, request)?;
+        let (ns, message) = protected(&self.core, request).await?;
         self.core
             .decide_pending(&ns, &message.id, message.approve)
             .await?;
@@ -185,7 +185,7 @@ impl DecisionService for Authorization {
         &self,
         request: Request<DecideRequest>,
     ) -> Result<Response<DecideResponse>, Status> {
-        let (ns, message) = protected(&self.core, request)?;
+        let (ns, message) = protected(&self.core, request).await?;
         // Read before deciding: the answer reflects at least this revision.
         let revision = self.core.store().known_revision();
         let access = Access {
@@ -209,7 +209,7 @@ impl DecisionService for Authorization {
         &self,
         request: Request<DecideBatchRequest>,
     ) -> Result<Response<DecideBatchResponse>, Status> {
-        let (ns, message) = protected(&self.core, request)?;
+        let (ns, message) = protected(&self.core, request).await?;
         let revision = self.core.store().known_revision();
         let items = message
             .items

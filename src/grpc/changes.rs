@@ -67,7 +67,7 @@ impl ChangeService for Changes {
         &self,
         request: Request<WatchChangesRequest>,
     ) -> Result<Response<Self::WatchChangesStream>, Status> {
-        let (ns, message) = protected(&self.core, request)?;
+        let (ns, message) = protected(&self.core, request).await?;
         let mut last = self.core.watch_start(message.since_revision).await?;
         let (tx, rx) = mpsc::channel(BUFFER);
         let core = self.core.clone();

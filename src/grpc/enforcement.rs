@@ -72,7 +72,7 @@ impl EnforcementService for Enforcement {
         &self,
         request: Request<proto::EnforcementProfile>,
     ) -> Result<Response<proto::EnforcementProfile>, Status> {
-        let (ns, message) = protected(&self.core, request)?;
+        let (ns, message) = protected(&self.core, request).await?;
         let stored = self
             .core
             .set_enforcement_profile(&ns, message.into())
@@ -85,7 +85,7 @@ impl EnforcementService for Enforcement {
         &self,
         request: Request<GetEnforcementProfileRequest>,
     ) -> Result<Response<proto::EnforcementProfile>, Status> {
-        let (ns, _) = protected(&self.core, request)?;
+        let (ns, _) = protected(&self.core, request).await?;
         Ok(Response::new(
             self.core.enforcement_profile(&ns).await?.into(),
         ))
@@ -96,7 +96,7 @@ impl EnforcementService for Enforcement {
         &self,
         request: Request<DeleteEnforcementProfileRequest>,
     ) -> Result<Response<DeleteEnforcementProfileResponse>, Status> {
-        let (ns, _) = protected(&self.core, request)?;
+        let (ns, _) = protected(&self.core, request).await?;
         self.core.delete_enforcement_profile(&ns).await?;
         Ok(Response::new(DeleteEnforcementProfileResponse {}))
     }

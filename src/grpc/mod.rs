@@ -8,6 +8,7 @@ mod changes;
 mod convert;
 mod enforcement;
 pub mod ext_authz;
+mod identity;
 mod permissions;
 mod resource_sets;
 pub mod status;
@@ -36,11 +37,14 @@ pub mod proto {
 
 use proto::authorization_service_server::AuthorizationServiceServer;
 use proto::change_service_server::ChangeServiceServer;
+use proto::client_registration_service_server::ClientRegistrationServiceServer;
+use proto::consent_service_server::ConsentServiceServer;
 use proto::decision_service_server::DecisionServiceServer;
 use proto::enforcement_service_server::EnforcementServiceServer;
 use proto::permission_service_server::PermissionServiceServer;
 use proto::policy_service_server::PolicyServiceServer;
 use proto::resource_set_service_server::ResourceSetServiceServer;
+use proto::session_service_server::SessionServiceServer;
 use proto::token_service_server::TokenServiceServer;
 
 pub use status::{from_status, to_status};
@@ -93,6 +97,18 @@ pub fn core_routes(core: &Core, max_message_bytes: usize) -> tonic::service::Rou
         ChangeServiceServer::new(changes::Changes::new(core.clone()))
             .max_decoding_message_size(max_message_bytes),
     )
+    .add_service(
+        SessionServiceServer::new(identity::Identity::new(core.clone()))
+            .max_decoding_message_size(max_message_bytes),
+    )
+    .add_service(
+        ConsentServiceServer::new(identity::Identity::new(core.clone()))
+            .max_decoding_message_size(max_message_bytes),
+    )
+    .add_service(
+        ClientRegistrationServiceServer::new(identity::Identity::new(core.clone()))
+            .max_decoding_message_size(max_message_bytes),
+    )
 }
 
 /// A transport that calls the routes directly: no socket, no TCP hop.
@@ -118,15 +134,23 @@ pub fn connect(url: &str) -> Result<Transport, Error> {
 
 /// Authenticates a protection-API call (a PAT in the `authorization`
 /// metadata); returns the caller's namespace and the message.
-fn protected<T>(core: &Core, request: tonic::Request<T>) -> Result<(Namespace, T), tonic::Status> {
-    let ns = core.authenticate(authorization(&request), ApiScope::Protection)?;
+async fn protected<T>(
+    core: &Core,
+    request: tonic::Request<T>,
+) -> Result<(Namespace, T), tonic::Status> {
+    let ns = core
+        .authenticate(authorization(&request), ApiScope::Protection)
+        .await?;
     Ok((ns, request.into_inner()))
 }
 
 /// Authenticates an authorization-API call (an AAT); returns the
 /// requesting party and the message.
-fn requesting<T>(core: &Core, request: tonic::Request<T>) -> Result<(Requester, T), tonic::Status> {
-    let requester = core.authenticate_requester(authorization(&request))?;
+async fn requesting<T>(
+    core: &Core,
+    request: tonic::Request<T>,
+) -> Result<(Requester, T), tonic::Status> {
+    let requester = core.authenticate_requester(authorization(&request)).await?;
     Ok((requester, request.into_inner()))
 }
 

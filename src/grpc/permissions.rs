@@ -25,7 +25,7 @@ impl PermissionService for Permissions {
         &self,
         request: Request<RegisterPermissionRequest>,
     ) -> Result<Response<RegisterPermissionResponse>, Status> {
-        let (ns, message) = protected(&self.core, request)?;
+        let (ns, message) = protected(&self.core, request).await?;
         let issued = self
             .core
             .register_permission(&ns, message.resource_set_id, message.scopes)

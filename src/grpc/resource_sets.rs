@@ -30,7 +30,7 @@ impl ResourceSetService for ResourceSets {
         &self,
         request: Request<CreateResourceSetRequest>,
     ) -> Result<Response<ResourceSetRevision>, Status> {
-        let (ns, message) = protected(&self.core, request)?;
+        let (ns, message) = protected(&self.core, request).await?;
         let description = required_description(message.description)?;
         let rev = self
             .core
@@ -48,7 +48,7 @@ impl ResourceSetService for ResourceSets {
         &self,
         request: Request<UpdateResourceSetRequest>,
     ) -> Result<Response<ResourceSetRevision>, Status> {
-        let (ns, message) = protected(&self.core, request)?;
+        let (ns, message) = protected(&self.core, request).await?;
         let description = required_description(message.description)?;
         let precondition = Precondition::parse(message.if_match.as_deref());
         let rev = self
@@ -67,7 +67,7 @@ impl ResourceSetService for ResourceSets {
         &self,
         request: Request<GetResourceSetRequest>,
     ) -> Result<Response<ResourceSet>, Status> {
-        let (ns, message) = protected(&self.core, request)?;
+        let (ns, message) = protected(&self.core, request).await?;
         let id = message.id;
         let stored = self.core.get_resource_set(&ns, &id).await?;
         Ok(Response::new(ResourceSet {
@@ -82,7 +82,7 @@ impl ResourceSetService for ResourceSets {
         &self,
         request: Request<DeleteResourceSetRequest>,
     ) -> Result<Response<DeleteResourceSetResponse>, Status> {
-        let (ns, message) = protected(&self.core, request)?;
+        let (ns, message) = protected(&self.core, request).await?;
         let precondition = Precondition::parse(message.if_match.as_deref());
         self.core
             .delete_resource_set(&ns, &message.id, &precondition)
@@ -95,7 +95,7 @@ impl ResourceSetService for ResourceSets {
         &self,
         request: Request<ListResourceSetsRequest>,
     ) -> Result<Response<ListResourceSetsResponse>, Status> {
-        let (ns, _) = protected(&self.core, request)?;
+        let (ns, _) = protected(&self.core, request).await?;
         let ids = self.core.list_resource_sets(&ns).await?;
         Ok(Response::new(ListResourceSetsResponse { ids }))
     }

@@ -21,7 +21,9 @@ pub fn to_status(error: &Error) -> Status {
         | Error::UnsupportedGrantType(_)
         | Error::InvalidScope(_)
         | Error::InvalidResourceSetId(_)
-        | Error::UnsupportedMediaType(_) => Code::InvalidArgument,
+        | Error::UnsupportedMediaType(_)
+        | Error::InvalidClientMetadata(_)
+        | Error::InvalidRedirectUri(_) => Code::InvalidArgument,
         Error::InvalidClient(_) | Error::MissingToken | Error::InvalidToken(_) => {
             Code::Unauthenticated
         }
@@ -30,7 +32,9 @@ pub fn to_status(error: &Error) -> Status {
         | Error::InsufficientScope(_)
         | Error::NotAuthorized(_)
         | Error::NeedClaims { .. }
-        | Error::RequestSubmitted(_) => Code::PermissionDenied,
+        | Error::RequestSubmitted(_)
+        | Error::AccessDenied(_) => Code::PermissionDenied,
+        Error::TooManyAttempts(_) => Code::ResourceExhausted,
         Error::NotFound(_) => Code::NotFound,
         Error::PreconditionFailed(_) => Code::FailedPrecondition,
         Error::UnsupportedMethodType(_) => Code::Unimplemented,

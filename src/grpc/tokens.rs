@@ -37,6 +37,10 @@ impl TokenService for Tokens {
                 client_secret: message.client_secret,
                 scope: message.scope,
                 assertion: message.assertion,
+                code: message.code,
+                redirect_uri: message.redirect_uri,
+                code_verifier: message.code_verifier,
+                refresh_token: message.refresh_token,
             })
             .await?;
         Ok(Response::new(IssueTokenResponse {
@@ -44,6 +48,7 @@ impl TokenService for Tokens {
             token_type: issued.token_type.into(),
             expires_in: issued.expires_in,
             scope: issued.scope,
+            refresh_token: issued.refresh_token,
         }))
     }
 
@@ -52,7 +57,7 @@ impl TokenService for Tokens {
         &self,
         request: Request<IntrospectRptRequest>,
     ) -> Result<Response<IntrospectRptResponse>, Status> {
-        let (ns, message) = protected(&self.core, request)?;
+        let (ns, message) = protected(&self.core, request).await?;
         let status = self
             .core
             .rpt_status(&ns, &message.rpt, message.resource_set_id.as_deref())
@@ -94,6 +99,7 @@ impl TokenService for Tokens {
                 .map(str::to_string)
                 .collect(),
             claim_profiles_supported: vec!["openid".into()],
+            registration_open: self.core.registration_open(),
         }))
     }
 }

@@ -41,7 +41,13 @@ pub async fn configuration(State(facade): State<Facade>) -> Result<Response, Err
         "policy_endpoint": facade.url(paths::POLICIES),
         "pending_requests_endpoint": facade.url(paths::PENDING),
         "enforcement_endpoint": facade.url(paths::ENFORCEMENT),
+        "requesting_party_claims_endpoint": facade.url(paths::CLAIMS),
     });
+    let mut document = document;
+    if metadata.registration_open {
+        document["dynamic_client_endpoint"] = facade.url(paths::REGISTRATION).into();
+        document["registration_endpoint"] = facade.url(paths::REGISTRATION).into();
+    }
     let mut response = Json(document).into_response();
     response.headers_mut().insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,

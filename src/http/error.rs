@@ -12,35 +12,45 @@ use crate::domain::Error;
 /// The realm named in `WWW-Authenticate` challenges.
 pub const REALM: &str = "steward";
 
+/// The HTTP status the spec names for an error (also what the browser
+/// pages answer with).
+pub fn http_status(error: &Error) -> StatusCode {
+    match error {
+        Error::InvalidRequest(_)
+        | Error::InvalidGrant(_)
+        | Error::UnauthorizedClient(_)
+        | Error::UnsupportedGrantType(_)
+        | Error::InvalidScope(_)
+        | Error::InvalidResourceSetId(_)
+        | Error::InvalidTicket(_)
+        | Error::ExpiredTicket(_)
+        | Error::InvalidClientMetadata(_)
+        | Error::InvalidRedirectUri(_) => StatusCode::BAD_REQUEST,
+        Error::InvalidClient(_) | Error::MissingToken | Error::InvalidToken(_) => {
+            StatusCode::UNAUTHORIZED
+        }
+        Error::InsufficientScope(_)
+        | Error::NotAuthorized(_)
+        | Error::NeedClaims { .. }
+        | Error::RequestSubmitted(_)
+        | Error::AccessDenied(_) => StatusCode::FORBIDDEN,
+        Error::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+        Error::UnsupportedMethodType(_) => StatusCode::METHOD_NOT_ALLOWED,
+        Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Internal(detail) => {
+            tracing::error!(error.detail = %detail, "internal error");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let status = match &self {
-            Error::InvalidRequest(_)
-            | Error::InvalidGrant(_)
-            | Error::UnauthorizedClient(_)
-            | Error::UnsupportedGrantType(_)
-            | Error::InvalidScope(_)
-            | Error::InvalidResourceSetId(_)
-            | Error::InvalidTicket(_)
-            | Error::ExpiredTicket(_) => StatusCode::BAD_REQUEST,
-            Error::InvalidClient(_) | Error::MissingToken | Error::InvalidToken(_) => {
-                StatusCode::UNAUTHORIZED
-            }
-            Error::InsufficientScope(_)
-            | Error::NotAuthorized(_)
-            | Error::NeedClaims { .. }
-            | Error::RequestSubmitted(_) => StatusCode::FORBIDDEN,
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-            Error::UnsupportedMethodType(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Internal(detail) => {
-                tracing::error!(error.detail = %detail, "internal error");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
+        let status = http_status(&self);
         let challenge = match &self {
             Error::MissingToken => Some(format!("Bearer realm=\"{REALM}\"")),
             Error::InvalidToken(_) | Error::InsufficientScope(_) => Some(format!(

@@ -4,6 +4,7 @@
 //! the answer or the error. No protocol rule lives here.
 
 mod authorization;
+pub mod browser;
 mod discovery;
 mod enforcement;
 pub mod error;
@@ -11,6 +12,7 @@ mod extract;
 mod ops;
 mod permissions;
 mod policies;
+mod registration;
 mod resource_sets;
 mod rpt_status;
 mod token;
@@ -25,10 +27,13 @@ use tower_http::trace::TraceLayer;
 
 use crate::grpc::Transport;
 use crate::grpc::proto::authorization_service_client::AuthorizationServiceClient;
+use crate::grpc::proto::client_registration_service_client::ClientRegistrationServiceClient;
+use crate::grpc::proto::consent_service_client::ConsentServiceClient;
 use crate::grpc::proto::enforcement_service_client::EnforcementServiceClient;
 use crate::grpc::proto::permission_service_client::PermissionServiceClient;
 use crate::grpc::proto::policy_service_client::PolicyServiceClient;
 use crate::grpc::proto::resource_set_service_client::ResourceSetServiceClient;
+use crate::grpc::proto::session_service_client::SessionServiceClient;
 use crate::grpc::proto::token_service_client::TokenServiceClient;
 
 /// Endpoint paths, relative to the issuer.
@@ -50,6 +55,10 @@ pub mod paths {
     pub const PENDING: &str = "/uma/rs/pending";
     /// `enforcement_endpoint`: the resource server's profile for Envoy ext_authz.
     pub const ENFORCEMENT: &str = "/uma/rs/enforcement";
+    /// `requesting_party_claims_endpoint`: claims gathering by redirect.
+    pub const CLAIMS: &str = "/uma/claims";
+    /// `dynamic_client_endpoint` (RFC 7591); registrations live under `/{client_id}`.
+    pub const REGISTRATION: &str = "/oauth/register";
 }
 
 /// The generated clients the façade calls the core with.
@@ -61,6 +70,9 @@ pub struct CoreClients {
     authorization: AuthorizationServiceClient<Transport>,
     policies: PolicyServiceClient<Transport>,
     enforcement: EnforcementServiceClient<Transport>,
+    sessions: SessionServiceClient<Transport>,
+    consent: ConsentServiceClient<Transport>,
+    registration: ClientRegistrationServiceClient<Transport>,
     health: HealthClient<Transport>,
 }
 
@@ -74,6 +86,9 @@ impl CoreClients {
             authorization: AuthorizationServiceClient::new(transport.clone()),
             policies: PolicyServiceClient::new(transport.clone()),
             enforcement: EnforcementServiceClient::new(transport.clone()),
+            sessions: SessionServiceClient::new(transport.clone()),
+            consent: ConsentServiceClient::new(transport.clone()),
+            registration: ClientRegistrationServiceClient::new(transport.clone()),
             health: HealthClient::new(transport),
         }
     }
@@ -90,6 +105,8 @@ pub struct FacadeState {
     clients: CoreClients,
     issuer: String,
     max_body_bytes: usize,
+    /// The issuer is https: browser cookies are `Secure` and `__Host-`.
+    secure_cookies: bool,
 }
 
 impl std::ops::Deref for Facade {
@@ -105,6 +122,7 @@ impl Facade {
     pub fn new(clients: CoreClients, issuer: String, max_body_bytes: usize) -> Facade {
         Facade(std::sync::Arc::new(FacadeState {
             clients,
+            secure_cookies: issuer.starts_with("https://"),
             issuer: issuer.trim_end_matches('/').to_string(),
             max_body_bytes,
         }))
@@ -135,7 +153,35 @@ pub fn router(facade: Facade) -> Router {
         .route(paths::CONFIGURATION, get(discovery::configuration))
         .route(paths::JWKS, get(discovery::jwks))
         .route(paths::TOKEN, post(token::token))
-        .route(paths::AUTHORIZE, get(token::authorize))
+        .route(
+            paths::AUTHORIZE,
+            get(browser::authorize).post(browser::authorize_answer),
+        )
+        .route(
+            paths::CLAIMS,
+            get(browser::claims).post(browser::claims_answer),
+        )
+        .route(
+            browser::paths::SIGN_IN,
+            get(browser::sign_in_page).post(browser::sign_in),
+        )
+        .route(
+            browser::paths::SIGN_IN_UPSTREAM,
+            get(browser::sign_in_upstream),
+        )
+        .route(
+            browser::paths::SIGN_IN_CALLBACK,
+            get(browser::sign_in_callback),
+        )
+        .route(browser::paths::SIGN_OUT, post(browser::sign_out))
+        .route(browser::paths::STYLESHEET, get(browser::stylesheet))
+        .route(paths::REGISTRATION, post(registration::register))
+        .route(
+            &format!("{}/{{client_id}}", paths::REGISTRATION),
+            get(registration::read)
+                .put(registration::update)
+                .delete(registration::delete),
+        )
         .route(
             &format!("{rs}/resource_set"),
             get(resource_sets::list).fallback(resource_sets::unsupported_on_collection),

@@ -1,5 +1,4 @@
-//! The OAuth token endpoint (RFC 6749 §3.2) and the (not yet served)
-//! authorization endpoint.
+//! The OAuth token endpoint (RFC 6749 §3.2).
 
 use axum::Json;
 use axum::body::Body;
@@ -42,11 +41,16 @@ pub async fn token(
             (id, secret)
         }
         (None, Some(secret)) => (form_id.unwrap_or_default().to_string(), secret.to_string()),
-        (None, None) => {
-            return Err(Error::InvalidClient(
-                "client authentication is required".into(),
-            ));
-        }
+        // A public client names itself only (the core allows that for the
+        // browser grants, where PKCE stands in for a secret).
+        (None, None) => match form_id {
+            Some(id) => (id.to_string(), String::new()),
+            None => {
+                return Err(Error::InvalidClient(
+                    "client authentication is required".into(),
+                ));
+            }
+        },
     };
     let issued = facade
         .clients
@@ -59,19 +63,30 @@ pub async fn token(
                 client_secret,
                 scope: param(&form, "scope").unwrap_or_default().to_string(),
                 assertion: param(&form, "assertion").unwrap_or_default().to_string(),
+                code: param(&form, "code").unwrap_or_default().to_string(),
+                redirect_uri: param(&form, "redirect_uri").unwrap_or_default().to_string(),
+                code_verifier: param(&form, "code_verifier")
+                    .unwrap_or_default()
+                    .to_string(),
+                refresh_token: param(&form, "refresh_token")
+                    .unwrap_or_default()
+                    .to_string(),
             },
             None,
         ))
         .await
         .map_err(|s| from_status(&s))?
         .into_inner();
-    let mut response = Json(json!({
+    let mut body = json!({
         "access_token": issued.access_token,
         "token_type": issued.token_type,
         "expires_in": issued.expires_in,
         "scope": issued.scope,
-    }))
-    .into_response();
+    });
+    if let Some(refresh_token) = issued.refresh_token {
+        body["refresh_token"] = refresh_token.into();
+    }
+    let mut response = Json(body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -98,14 +113,6 @@ fn basic_credentials(value: Option<&str>) -> Result<Option<(String, String)>, Er
             .map_err(|_| malformed())
     };
     Ok(Some((unescape(id)?, unescape(secret)?)))
-}
-
-/// `GET /oauth/authorize`: published as `user_endpoint`; the browser flows
-/// behind it are not served yet.
-pub async fn authorize() -> Error {
-    Error::invalid_request(
-        "the authorization_code flow is not enabled on this server; use client_credentials",
-    )
 }
 
 #[cfg(test)]

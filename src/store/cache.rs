@@ -54,7 +54,7 @@ impl<K: Eq + Hash, V: Clone> CacheMap<K, V> {
         self.generation.load(Ordering::SeqCst)
     }
 
-    fn clear(&self) {
+    pub(crate) fn clear(&self) {
         let mut entries = self
             .entries
             .write()
@@ -93,6 +93,10 @@ pub(crate) struct Cache {
     pub(crate) clients: CacheMap<String, Arc<super::clients::VerifiedClient>>,
     pub(crate) hosts: CacheMap<String, Option<Arc<super::enforcement::HostedProfile>>>,
     pub(crate) paths: CacheMap<String, Arc<crate::domain::enforcement::PathIndex>>,
+    /// Whether an authorization grant (of an `authorization_code` token) is revoked.
+    pub(crate) grants: CacheMap<String, bool>,
+    /// The clients counter (revisions row 3) last seen.
+    client_revision: AtomicI64,
 }
 
 impl Cache {
@@ -106,6 +110,8 @@ impl Cache {
             clients: CacheMap::new(),
             hosts: CacheMap::new(),
             paths: CacheMap::new(),
+            grants: CacheMap::new(),
+            client_revision: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -118,6 +124,16 @@ impl Cache {
         self.pending.clear();
         self.hosts.clear();
         self.paths.clear();
+        self.grants.clear();
+    }
+
+    /// Drops the client memo when the clients counter moved (a client was
+    /// updated or deleted, here or on another replica).
+    pub(crate) fn observe_clients(&self, revision: i64) {
+        if self.client_revision.load(Ordering::SeqCst) != revision {
+            self.clients.clear();
+        }
+        self.client_revision.store(revision, Ordering::SeqCst);
     }
 
     /// Drops the caches if the database change counter moved since last
@@ -237,13 +253,15 @@ mod tests {
                 grant_types: Vec::new(),
                 redirect_uris: Vec::new(),
                 created_at: 0,
+                auth_method: super::super::clients::AuthMethod::SecretBasic,
+                registration_token_hash: None,
             },
         });
         cache.clients.fill("c".into(), &verified, generation);
         assert!(cache.clients.get(&"c".to_string()).is_some());
         cache.invalidate();
         assert!(cache.clients.get(&"c".to_string()).is_some());
-        cache.clients.clear();
+        cache.observe_clients(1);
         assert!(cache.clients.get(&"c".to_string()).is_none());
     }
 }

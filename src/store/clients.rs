@@ -1,6 +1,7 @@
 //! The OAuth client registry. Secrets are stored only as argon2 hashes.
 
-use sea_orm::{ActiveValue::Set, EntityTrait};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::entities::client;
 use super::{Store, db_error, from_json_list, to_json_list};
@@ -19,11 +20,46 @@ pub struct ClientRecord {
     pub grant_types: Vec<String>,
     pub redirect_uris: Vec<String>,
     pub created_at: UnixTime,
+    /// How the client authenticates at the token endpoint.
+    pub auth_method: AuthMethod,
+    /// Hash of the RFC 7592 registration access token (dynamic registration).
+    pub registration_token_hash: Option<String>,
 }
 
-/// Registers a client; fails if the id is taken.
-pub async fn insert(store: &Store, record: &ClientRecord) -> Result<(), Error> {
-    let model = client::ActiveModel {
+/// RFC 7591 `token_endpoint_auth_method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// HTTP Basic (the default).
+    SecretBasic,
+    /// `client_id` and `client_secret` form parameters.
+    SecretPost,
+    /// A public client: no secret; PKCE stands in for it.
+    None,
+}
+
+impl AuthMethod {
+    /// The RFC 7591 name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::SecretBasic => "client_secret_basic",
+            AuthMethod::SecretPost => "client_secret_post",
+            AuthMethod::None => "none",
+        }
+    }
+
+    /// Parses an RFC 7591 name.
+    pub fn parse(name: &str) -> Option<AuthMethod> {
+        match name {
+            "client_secret_basic" => Some(AuthMethod::SecretBasic),
+            "client_secret_post" => Some(AuthMethod::SecretPost),
+            "none" => Some(AuthMethod::None),
+            _ => None,
+        }
+    }
+}
+
+fn to_model(record: &ClientRecord) -> client::ActiveModel {
+    client::ActiveModel {
         client_id: Set(record.client_id.clone()),
         secret_hash: Set(record.secret_hash.clone()),
         name: Set(record.name.clone()),
@@ -32,8 +68,14 @@ pub async fn insert(store: &Store, record: &ClientRecord) -> Result<(), Error> {
         grant_types: Set(to_json_list(&record.grant_types)),
         redirect_uris: Set(to_json_list(&record.redirect_uris)),
         created_at: Set(record.created_at),
-    };
-    client::Entity::insert(model)
+        token_endpoint_auth_method: Set(record.auth_method.name().to_string()),
+        registration_token_hash: Set(record.registration_token_hash.clone()),
+    }
+}
+
+/// Registers a client; fails if the id is taken.
+pub async fn insert(store: &Store, record: &ClientRecord) -> Result<(), Error> {
+    client::Entity::insert(to_model(record))
         .exec_without_returning(store.db())
         .await
         .map_err(db_error)?;
@@ -58,7 +100,69 @@ pub async fn find(store: &Store, client_id: &str) -> Result<Option<ClientRecord>
         name: row.name,
         owner: row.owner,
         created_at: row.created_at,
+        auth_method: AuthMethod::parse(&row.token_endpoint_auth_method)
+            .ok_or_else(|| Error::Internal("corrupt token_endpoint_auth_method column".into()))?,
+        registration_token_hash: row.registration_token_hash,
     }))
+}
+
+/// Replaces a client's metadata (RFC 7592 update); the id, secret and
+/// registration token stay. Every replica forgets its verified-secret memo.
+pub async fn update(store: &Store, record: &ClientRecord) -> Result<bool, Error> {
+    use sea_orm::TransactionTrait;
+    let txn = store.db().begin().await.map_err(db_error)?;
+    let result = client::Entity::update_many()
+        .col_expr(client::Column::Name, Expr::value(record.name.clone()))
+        .col_expr(client::Column::Owner, Expr::value(record.owner.clone()))
+        .col_expr(
+            client::Column::Scopes,
+            Expr::value(to_json_list(&record.scopes)),
+        )
+        .col_expr(
+            client::Column::GrantTypes,
+            Expr::value(to_json_list(&record.grant_types)),
+        )
+        .col_expr(
+            client::Column::RedirectUris,
+            Expr::value(to_json_list(&record.redirect_uris)),
+        )
+        .col_expr(
+            client::Column::TokenEndpointAuthMethod,
+            Expr::value(record.auth_method.name()),
+        )
+        .filter(client::Column::ClientId.eq(record.client_id.clone()))
+        .exec(&txn)
+        .await
+        .map_err(db_error)?;
+    bump_clients(&txn).await?;
+    txn.commit().await.map_err(db_error)?;
+    store.cache.clients.clear();
+    Ok(result.rows_affected == 1)
+}
+
+/// Deletes a client (RFC 7592 delete). Every replica forgets its memo.
+pub async fn delete(store: &Store, client_id: &str) -> Result<bool, Error> {
+    use sea_orm::TransactionTrait;
+    let txn = store.db().begin().await.map_err(db_error)?;
+    let result = client::Entity::delete_by_id(client_id.to_string())
+        .exec(&txn)
+        .await
+        .map_err(db_error)?;
+    bump_clients(&txn).await?;
+    txn.commit().await.map_err(db_error)?;
+    store.cache.clients.clear();
+    Ok(result.rows_affected == 1)
+}
+
+/// Moves the clients counter (revisions row 3) that replicas watch.
+async fn bump_clients<C: ConnectionTrait>(conn: &C) -> Result<(), Error> {
+    conn.execute_raw(sea_orm::Statement::from_string(
+        conn.get_database_backend(),
+        "UPDATE revisions SET value = value + 1 WHERE id = 3",
+    ))
+    .await
+    .map_err(db_error)?;
+    Ok(())
 }
 
 /// A client whose secret was verified with argon2, remembered by the SHA-256

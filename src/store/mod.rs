@@ -9,12 +9,16 @@ pub mod bulk;
 pub mod changes;
 pub mod clients;
 pub mod enforcement;
+pub mod grants;
 pub mod keys;
 pub mod pending;
 pub mod policies;
 pub mod resource_sets;
 pub mod rpts;
+pub mod sessions;
+pub mod sign_in;
 pub mod tickets;
+pub mod users;
 
 use std::time::Duration;
 
@@ -78,16 +82,26 @@ impl Store {
     /// every `cache_refresh_ms`: that interval bounds how stale its answers
     /// can be after a write elsewhere.
     pub async fn refresh_cache(&self) -> Result<(), Error> {
-        let row = self
+        let rows = self
             .db
-            .query_one_raw(sea_orm::Statement::from_string(
+            .query_all_raw(sea_orm::Statement::from_string(
                 self.db.get_database_backend(),
-                "SELECT value FROM revisions WHERE id = 1",
+                "SELECT id, value FROM revisions WHERE id IN (1, 3)",
             ))
             .await
-            .map_err(db_error)?
-            .ok_or_else(|| Error::Internal("the revisions row is missing".into()))?;
-        let revision: i64 = row.try_get("", "value").map_err(db_error)?;
+            .map_err(db_error)?;
+        let mut revision = None;
+        for row in rows {
+            let id: i32 = row.try_get("", "id").map_err(db_error)?;
+            let value: i64 = row.try_get("", "value").map_err(db_error)?;
+            match id {
+                1 => revision = Some(value),
+                3 => self.cache.observe_clients(value),
+                _ => {}
+            }
+        }
+        let revision =
+            revision.ok_or_else(|| Error::Internal("the revisions row is missing".into()))?;
         self.cache.observe(revision);
         self.changes.notify_waiters();
         Ok(())
@@ -200,6 +214,13 @@ pub(crate) fn from_json_list(text: &str) -> Result<Vec<String>, Error> {
     serde_json::from_str(text).map_err(|e| Error::Internal(format!("corrupt list column: {e}")))
 }
 
+/// Decodes a JSON object column (claims).
+pub(crate) fn from_json_object(
+    text: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    serde_json::from_str(text).map_err(|e| Error::Internal(format!("corrupt claims column: {e}")))
+}
+
 /// Every row of every table, rendered in a stable order. For tests and
 /// diagnostics: two equal dumps mean the database did not change.
 pub async fn dump(store: &Store) -> Result<String, Error> {
@@ -266,6 +287,30 @@ pub async fn dump(store: &Store) -> Result<String, Error> {
         .await
         .map_err(db_error)?;
     out.push_str(&format!("{hosts:?}\n"));
+    let users = entities::user::Entity::find()
+        .order_by_asc(entities::user::Column::Username)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    out.push_str(&format!("{users:?}\n"));
+    let grants = entities::grant::Entity::find()
+        .order_by_asc(entities::grant::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    out.push_str(&format!("{grants:?}\n"));
+    let codes = entities::authorization_code::Entity::find()
+        .order_by_asc(entities::authorization_code::Column::CodeHash)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    out.push_str(&format!("{codes:?}\n"));
+    let refresh = entities::refresh_token::Entity::find()
+        .order_by_asc(entities::refresh_token::Column::TokenHash)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    out.push_str(&format!("{refresh:?}\n"));
     Ok(out)
 }
 

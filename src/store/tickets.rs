@@ -87,6 +87,7 @@ pub async fn insert(store: &Store, ns: &Namespace, ticket: &NewTicket) -> Result
         redeemed_at: Set(None),
         bound_client: Set(None),
         bound_subject: Set(None),
+        gathered_claims: Set(None),
     };
     let (stored, committed) = oneshot::channel();
     store
@@ -112,6 +113,8 @@ pub struct TicketRecord {
     pub redeemed_at: Option<UnixTime>,
     /// (client, requesting party) that first presented it.
     pub bound_to: Option<(String, String)>,
+    /// Claims the requesting party handed over for this ticket by redirect.
+    pub gathered_claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Finds a ticket by the hash of its value.
@@ -124,7 +127,12 @@ pub async fn find_by_hash(store: &Store, ticket_hash: &str) -> Result<Option<Tic
     else {
         return Ok(None);
     };
+    let gathered_claims = match row.gathered_claims.as_deref() {
+        Some(text) => super::from_json_object(text)?,
+        None => serde_json::Map::new(),
+    };
     Ok(Some(TicketRecord {
+        gathered_claims,
         scopes: from_json_list(&row.scopes)?,
         bound_to: row.bound_client.zip(row.bound_subject),
         id: row.id,
@@ -164,4 +172,22 @@ pub async fn bind(
     Ok(row.is_some_and(|r| {
         r.bound_client.as_deref() == Some(client) && r.bound_subject.as_deref() == Some(subject)
     }))
+}
+
+/// Records the claims a requesting party handed over (claims gathering by
+/// redirect) on a live, unredeemed ticket. Returns whether the ticket took them.
+pub async fn gather_claims(
+    store: &Store,
+    ticket_id: &str,
+    claims: &serde_json::Map<String, serde_json::Value>,
+) -> Result<bool, Error> {
+    let text = serde_json::Value::Object(claims.clone()).to_string();
+    let result = permission_ticket::Entity::update_many()
+        .col_expr(permission_ticket::Column::GatheredClaims, Expr::value(text))
+        .filter(permission_ticket::Column::Id.eq(ticket_id))
+        .filter(permission_ticket::Column::RedeemedAt.is_null())
+        .exec(store.db())
+        .await
+        .map_err(db_error)?;
+    Ok(result.rows_affected == 1)
 }

@@ -277,7 +277,7 @@ async fn discovery_lists_jwt_bearer_only_when_an_issuer_is_trusted() {
     let config = configuration(&app).await;
     assert_eq!(
         config["oauth_grant_types_supported"],
-        json!(["client_credentials"])
+        json!(["client_credentials", "authorization_code", "refresh_token"])
     );
     assert_eq!(config["claim_profiles_supported"], json!(["openid"]));
 
@@ -322,7 +322,12 @@ async fn discovery_lists_jwt_bearer_only_when_an_issuer_is_trusted() {
     let config = configuration(&app).await;
     assert_eq!(
         config["oauth_grant_types_supported"],
-        json!(["client_credentials", JWT_BEARER])
+        json!([
+            "client_credentials",
+            "authorization_code",
+            "refresh_token",
+            JWT_BEARER
+        ])
     );
     assert_eq!(config["claim_profiles_supported"], json!(["openid"]));
     app.stop().await;
@@ -658,6 +663,7 @@ async fn keys_are_fetched_from_a_jwks_uri() {
         audience: IDP_AUDIENCE.into(),
         jwks_file: None,
         jwks_uri: Some(jwks_uri),
+        ..Default::default()
     };
     let app = spawn_app_with(move |s| s.trusted_issuers = vec![trusted]).await;
     let now = app.clock_now();
@@ -703,6 +709,7 @@ async fn an_unreachable_or_malformed_jwks_uri_is_invalid_grant_not_a_server_erro
             audience: IDP_AUDIENCE.into(),
             jwks_file: None,
             jwks_uri: Some(jwks_uri.clone()),
+            ..Default::default()
         };
         let app = spawn_app_with(move |s| s.trusted_issuers = vec![trusted]).await;
         let client = jwt_client(&app).await;
@@ -742,6 +749,7 @@ async fn start_up_refuses_an_unreadable_or_malformed_jwks_file() {
             audience: IDP_AUDIENCE.into(),
             jwks_file: Some(file.clone()),
             jwks_uri: None,
+            ..Default::default()
         }];
         match Application::build(settings).await {
             Ok(_) => panic!("{} must be refused at start-up", file.display()),

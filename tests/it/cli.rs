@@ -53,6 +53,76 @@ async fn client_create_prints_credentials_a_server_on_the_same_database_accepts(
 }
 
 #[tokio::test]
+async fn user_create_reads_the_password_from_stdin_and_the_user_can_sign_in() {
+    use tokio::io::AsyncWriteExt;
+    let database_url = fresh_database_url().await;
+    let create = |password: &'static str| {
+        let database_url = database_url.clone();
+        async move {
+            let mut child = steward()
+                .env("STEWARD_DATABASE_URL", &database_url)
+                .args(["user", "create", "--username", "dana", "--password-stdin"])
+                .args([
+                    "--email",
+                    "dana@example.com",
+                    "--email-verified",
+                    "--group",
+                    "staff",
+                ])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(password.as_bytes()).await.unwrap();
+            drop(stdin);
+            child.wait_with_output().await.unwrap()
+        }
+    };
+    let output = create("a long enough password\n").await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // A taken username and a short password fail clearly.
+    let again = create("a long enough password\n").await;
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let app =
+        spawn_app_with(|s| s.database_url = steward::config::Secret::new(&database_url)).await;
+    assert!(
+        !app.dump().await.contains("a long enough password"),
+        "hashed"
+    );
+    let browser = crate::browser_support::Browser::new(&app);
+    let page = browser.get("/signin").await;
+    let signed = browser
+        .sign_in_on(&page, "dana", "a long enough password")
+        .await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    assert!(browser.cookie("steward_session").is_some());
+    app.stop().await;
+
+    let mut short = steward()
+        .env("STEWARD_DATABASE_URL", &database_url)
+        .args(["user", "create", "--username", "eve", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = short.stdin.take().unwrap();
+        stdin.write_all(b"short\n").await.unwrap();
+    }
+    let output = short.wait_with_output().await.unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("at least 8"));
+}
+
+#[tokio::test]
 async fn migrate_reads_the_config_file_and_is_repeatable() {
     let database_url = fresh_database_url().await;
     let dir = std::env::temp_dir().join(format!("steward-cli-{}", uuid::Uuid::new_v4()));

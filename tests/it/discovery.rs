@@ -12,7 +12,7 @@ use steward::config::{Secret, Settings};
 use crate::helpers::{TestApp, spawn_app, spawn_app_with, spawn_settings};
 
 /// Every endpoint member the configuration document must publish.
-const ENDPOINT_MEMBERS: [&str; 9] = [
+const ENDPOINT_MEMBERS: [&str; 10] = [
     "token_endpoint",
     "user_endpoint",
     "resource_set_registration_endpoint",
@@ -22,6 +22,7 @@ const ENDPOINT_MEMBERS: [&str; 9] = [
     "permission_request_endpoint",
     "introspection_endpoint",
     "jwks_uri",
+    "requesting_party_claims_endpoint",
 ];
 
 /// Settings for a second server on an existing database (no fresh database
@@ -92,7 +93,7 @@ async fn configuration_document_has_every_required_member() {
     assert!(profiles.contains(&json!("bearer")), "{config}");
     assert_eq!(
         config["oauth_grant_types_supported"],
-        json!(["client_credentials"])
+        json!(["client_credentials", "authorization_code", "refresh_token"])
     );
     for member in ENDPOINT_MEMBERS {
         let url = config[member]

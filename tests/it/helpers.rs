@@ -8,6 +8,7 @@ use sea_orm::{ConnectionTrait, Database};
 use steward::app::{Application, Overrides};
 use steward::config::{Role, Secret, Settings};
 use steward::core::clients::NewClient;
+use steward::core::users::NewUser;
 use steward::core::{Core, CorePolicy, ManualClock};
 use steward::domain::UnixTime;
 use steward::domain::rpt::Permission;
@@ -165,6 +166,52 @@ impl TestApp {
                 scopes: scopes.iter().map(|s| s.to_string()).collect(),
                 ..NewClient::default()
             })
+            .await
+            .expect("client created");
+        (created.client_id, created.client_secret)
+    }
+
+    /// Creates a local user the way `steward user create` does.
+    pub async fn create_user(&self, username: &str, password: &str, claims: serde_json::Value) {
+        self.core
+            .create_user(NewUser {
+                username: username.to_string(),
+                password: Secret::new(password),
+                claims: claims.as_object().cloned().unwrap_or_default(),
+            })
+            .await
+            .expect("user created");
+    }
+
+    /// Registers a client for the browser grants (authorization_code and
+    /// refresh_token): (client id, secret; empty for a public client).
+    pub async fn create_browser_client(
+        &self,
+        name: &str,
+        scopes: &[&str],
+        redirect_uris: &[&str],
+        public: bool,
+    ) -> (String, String) {
+        let created = self
+            .core
+            .create_client(NewClient {
+                name: name.to_string(),
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+                redirect_uris: redirect_uris.iter().map(|s| s.to_string()).collect(),
+                public,
+                ..NewClient::default()
+            })
+            .await
+            .expect("client created");
+        (created.client_id, created.client_secret)
+    }
+
+    /// Registers any client: (client id, secret).
+    pub async fn register(&self, request: NewClient) -> (String, String) {
+        let created = self
+            .core
+            .create_client(request)
             .await
             .expect("client created");
         (created.client_id, created.client_secret)

@@ -59,6 +59,7 @@ impl TestIdp {
             audience: self.audience.clone(),
             jwks_file: Some(self.jwks_path.clone()),
             jwks_uri: None,
+            ..Default::default()
         }
     }
 

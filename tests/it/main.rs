@@ -6,6 +6,8 @@
 
 mod aat;
 mod authorization_flow;
+mod browser_flows;
+mod browser_support;
 mod changes;
 mod cli;
 mod discovery;
@@ -17,6 +19,7 @@ mod operations;
 mod parity;
 mod permissions;
 mod policies;
+mod registration;
 mod replicas;
 mod resource_sets;
 mod rpt_status;

@@ -15,6 +15,10 @@ pub struct Model {
     /// JSON array of redirect URIs.
     pub redirect_uris: String,
     pub created_at: i64,
+    /// `client_secret_basic`, `client_secret_post`, or `none` (a public client).
+    pub token_endpoint_auth_method: String,
+    /// Hash of the RFC 7592 registration access token, for dynamically registered clients.
+    pub registration_token_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -18,6 +18,8 @@ pub struct Model {
     pub bound_client: Option<String>,
     /// The requesting party that first presented the ticket.
     pub bound_subject: Option<String>,
+    /// JSON object of claims the requesting party handed over by redirect.
+    pub gathered_claims: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
