@@ -262,6 +262,12 @@ async fn a_reused_code_is_refused_and_revokes_what_it_issued() {
     let browser = Browser::new(&app);
     let (verifier, challenge) = pkce_pair();
     let params = code_for(&app, &browser, &id, PROTECTION, &challenge).await;
+    // A stolen code presented by another client is refused (and stays unredeemed).
+    let (thief, thief_secret) = app
+        .create_browser_client("Thief", &[PROTECTION], &[CALLBACK], false)
+        .await;
+    let stolen = exchange(&app, (&thief, &thief_secret), &params["code"], &verifier).await;
+    assert_eq!(json_of(stolen, 400).await["error"], "invalid_grant");
     let first = json_of(
         exchange(&app, (&id, &secret), &params["code"], &verifier).await,
         200,
