@@ -5,9 +5,8 @@
 
 use serde_json::{Value, json};
 
-use crate::browser_support::{Browser, FakeOp, Page, jwt_payload, pkce_pair};
+use crate::browser_support::{Browser, DiaryScene, FakeOp, Page, jwt_payload, pkce_pair};
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
-use steward::core::clients::NewClient;
 
 const CALLBACK: &str = "http://127.0.0.1:9/cb";
 const PROTECTION: &str = "uma_protection";
@@ -584,55 +583,10 @@ async fn claims_gathering_binds_the_users_claims_to_the_ticket() {
         json!({"email": "alice@example.com", "email_verified": true}),
     )
     .await;
-    let rs = app.resource_server("olivia").await;
-    let created = app
-        .put_resource_set(
-            &rs.pat,
-            "diary",
-            &json!({"name": "Diary", "scopes": ["read"]}),
-            None,
-        )
-        .await;
-    assert_eq!(created.status(), 201);
-    let policy = app
-        .http_client
-        .post(app.url("/uma/rs/policy/diary"))
-        .bearer_auth(&rs.pat)
-        .json(&json!({"name": "verified alice", "scopes": ["read"], "claims": [{"name": "email", "equals": "alice@example.com"}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(policy.status(), 201);
     // The client holds a client_credentials AAT (no claims) and a redirect URI.
-    let (client_id, client_secret) = app
-        .register(NewClient {
-            name: "Diary reader".into(),
-            scopes: vec![AUTHORIZATION.into()],
-            redirect_uris: vec![CALLBACK.into()],
-            ..NewClient::default()
-        })
-        .await;
-    let aat = json_of(
-        app.token_request(&client_id, &client_secret, AUTHORIZATION)
-            .await,
-        200,
-    )
-    .await;
-    let aat = aat["access_token"].as_str().unwrap().to_string();
-    let ticket = register_ticket(&app, &rs.pat, "diary").await;
-    let ask = |aat: String, ticket: String| {
-        let app = &app;
-        async move {
-            app.http_client
-                .post(app.url("/uma/client/rpt"))
-                .bearer_auth(aat)
-                .json(&json!({"ticket": ticket}))
-                .send()
-                .await
-                .unwrap()
-        }
-    };
-    let first = json_of(ask(aat.clone(), ticket.clone()).await, 403).await;
+    let scene = DiaryScene::set_up(&app, "alice@example.com", CALLBACK).await;
+    let (client_id, ticket) = (scene.client_id.clone(), scene.ticket.clone());
+    let first = json_of(scene.ask(&app).await, 403).await;
     assert_eq!(first["error"], "need_info", "{first}");
 
     // The client sends alice's browser over with the ticket.
@@ -662,7 +616,7 @@ async fn claims_gathering_binds_the_users_claims_to_the_ticket() {
     assert_eq!(back["ticket"], ticket);
 
     // The retry with the same ticket is granted.
-    let granted = json_of(ask(aat.clone(), ticket.clone()).await, 200).await;
+    let granted = json_of(scene.ask(&app).await, 200).await;
     assert!(granted["rpt"].is_string(), "{granted}");
 
     // The same request via user_endpoint?ticket=… for a used ticket goes
@@ -683,14 +637,6 @@ async fn claims_gathering_binds_the_users_claims_to_the_ticket() {
     assert_eq!(page.status, 400);
     assert!(page.location.is_none());
     app.stop().await;
-}
-
-async fn register_ticket(app: &TestApp, pat: &str, rsid: &str) -> String {
-    let response = app
-        .register_permission(pat, &json!({"resource_set_id": rsid, "scopes": ["read"]}))
-        .await;
-    let body = json_of(response, 201).await;
-    body["ticket"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]

@@ -358,3 +358,68 @@ async fn token(
 fn steward_now() -> i64 {
     crate::helpers::T0
 }
+
+/// The claims-gathering scene: olivia's diary, readable by whoever has the
+/// verified `email`; a client (with `callback` registered) holding a
+/// `client_credentials` AAT without claims, and a fresh ticket for reading.
+pub struct DiaryScene {
+    pub rs: crate::helpers::ResourceServer,
+    pub client_id: String,
+    pub aat: String,
+    pub ticket: String,
+}
+
+impl DiaryScene {
+    pub async fn set_up(app: &TestApp, email: &str, callback: &str) -> DiaryScene {
+        let rs = app.resource_server("olivia").await;
+        let diary = json!({"name": "Diary", "scopes": ["read"]});
+        let created = app.put_resource_set(&rs.pat, "diary", &diary, None).await;
+        assert_eq!(created.status(), 201);
+        let policy = app
+            .http_client
+            .post(app.url("/uma/rs/policy/diary"))
+            .bearer_auth(&rs.pat)
+            .json(&json!({"name": "by email", "scopes": ["read"],
+                          "claims": [{"name": "email", "equals": email}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(policy.status(), 201);
+        let (client_id, client_secret) = app
+            .register(steward::core::clients::NewClient {
+                name: "Diary reader".into(),
+                scopes: vec!["uma_authorization".into()],
+                redirect_uris: vec![callback.into()],
+                ..Default::default()
+            })
+            .await;
+        let response = app
+            .token_request(&client_id, &client_secret, "uma_authorization")
+            .await;
+        let aat: Value = response.json().await.unwrap();
+        let request = json!({"resource_set_id": "diary", "scopes": ["read"]});
+        let ticket: Value = app
+            .register_permission(&rs.pat, &request)
+            .await
+            .json()
+            .await
+            .unwrap();
+        DiaryScene {
+            rs,
+            client_id,
+            aat: aat["access_token"].as_str().unwrap().to_string(),
+            ticket: ticket["ticket"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// The UMA 1.0 RPT request with the scene's ticket.
+    pub async fn ask(&self, app: &TestApp) -> reqwest::Response {
+        app.http_client
+            .post(app.url("/uma/client/rpt"))
+            .bearer_auth(&self.aat)
+            .json(&json!({"ticket": self.ticket}))
+            .send()
+            .await
+            .unwrap()
+    }
+}

@@ -13,9 +13,8 @@ use axum::extract::{Query, State};
 use axum::response::Html;
 use axum::routing::get;
 use serde_json::{Value, json};
-use steward::core::clients::NewClient;
 
-use crate::browser_support::{FakeOp, jwt_payload, pkce_pair};
+use crate::browser_support::{DiaryScene, FakeOp, jwt_payload, pkce_pair};
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 use crate::webdriver::Chromium;
 
@@ -287,58 +286,9 @@ async fn claims_gathering_in_the_browser_ends_in_a_granted_permission() {
     let trusted = op.trusted();
     let app = spawn_app_with(move |s| s.trusted_issuers = vec![trusted]).await;
     let client = ClientApp::start().await;
-    let rs = app.resource_server("olivia").await;
-    let created = app
-        .put_resource_set(
-            &rs.pat,
-            "diary",
-            &json!({"name": "Diary", "scopes": ["read"]}),
-            None,
-        )
-        .await;
-    assert_eq!(created.status(), 201);
-    let policy = app
-        .http_client
-        .post(app.url("/uma/rs/policy/diary"))
-        .bearer_auth(&rs.pat)
-        .json(&json!({"name": "carol", "scopes": ["read"], "claims": [{"name": "email", "equals": "carol@example.com"}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(policy.status(), 201);
-    let (client_id, client_secret) = app
-        .register(NewClient {
-            name: "Diary reader".into(),
-            scopes: vec!["uma_authorization".into()],
-            redirect_uris: vec![client.callback.clone()],
-            ..NewClient::default()
-        })
-        .await;
-    let aat: Value = app
-        .token_request(&client_id, &client_secret, "uma_authorization")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let aat = aat["access_token"].as_str().unwrap().to_string();
-    let ticket: Value = app
-        .register_permission(
-            &rs.pat,
-            &json!({"resource_set_id": "diary", "scopes": ["read"]}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let ticket = ticket["ticket"].as_str().unwrap().to_string();
-    let ask = || {
-        app.http_client
-            .post(app.url("/uma/client/rpt"))
-            .bearer_auth(&aat)
-            .json(&json!({"ticket": ticket}))
-            .send()
-    };
-    let first = ask().await.unwrap();
+    let scene = DiaryScene::set_up(&app, "carol@example.com", &client.callback).await;
+    let (client_id, ticket) = (scene.client_id.clone(), scene.ticket.clone());
+    let first = scene.ask(&app).await;
     assert_eq!(first.status(), 403);
     let body: Value = first.json().await.unwrap();
     assert_eq!(body["error"], "need_info", "{body}");
@@ -367,7 +317,7 @@ async fn claims_gathering_in_the_browser_ends_in_a_granted_permission() {
     assert_eq!(back["authorization_state"], "claims_submitted");
     assert_eq!(back["state"], "cg-7");
 
-    let retry = ask().await.unwrap();
+    let retry = scene.ask(&app).await;
     assert_eq!(
         retry.status(),
         200,
