@@ -87,7 +87,7 @@ fn jwt(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let keys = runtime.block_on(async {
         let store = temp_store().await;
-        KeyRing::load_or_create(&store, &OsEntropy, 1_000)
+        KeyRing::load_or_create(&store, &OsEntropy, 1_000, 0)
             .await
             .unwrap()
     });

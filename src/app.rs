@@ -82,7 +82,16 @@ impl Application {
             Role::Facade => None,
             Role::All | Role::Core => {
                 let store = Store::connect(settings.database_url.expose()).await?;
-                store.migrate().await?;
+                if settings.migrate_on_start {
+                    store.migrate().await?;
+                } else if let Err(e) = store.ready().await {
+                    return Err(Error::Unavailable(format!(
+                        "{} (migrate_on_start is off: run `steward migrate` first)",
+                        e.description()
+                    )));
+                }
+                // The key-set counter, so the keys loaded now are current.
+                store.refresh_cache().await?;
                 let policy = CorePolicy::from_settings(&settings, issuer.clone());
                 let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
                 let entropy = overrides.entropy.unwrap_or_else(|| Arc::new(OsEntropy));
@@ -112,6 +121,11 @@ impl Application {
     /// process runs the core. Writes through it are seen at once.
     pub fn store(&self) -> Option<Store> {
         self.core.as_ref().map(|core| core.store().clone())
+    }
+
+    /// The core this process runs (shared with its servers), if any.
+    pub fn core(&self) -> Option<Core> {
+        self.core.clone()
     }
 
     /// The issuer URL in force.
@@ -292,6 +306,9 @@ async fn refresh_caches(
     loop {
         if let Err(e) = core.store().refresh_cache().await {
             tracing::warn!(error = %e, "cannot check the database for changes");
+        }
+        if let Err(e) = core.maintain_keys().await {
+            tracing::warn!(error = %e, "cannot rotate or reload the signing keys");
         }
         if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_INTERVAL) {
             last_prune = Some(std::time::Instant::now());

@@ -166,6 +166,19 @@ pub struct Settings {
     pub session_ttl: u64,
     /// Refresh token lifetime (browser-flow grants), seconds.
     pub refresh_token_ttl: u64,
+    /// Apply pending migrations at start-up. Off when a separate step
+    /// (`steward migrate`, the Helm chart's hook Job) does it, so replicas
+    /// never race on a schema change.
+    pub migrate_on_start: bool,
+    /// Audit events: `stdout` (JSON lines), `off`, or a file path to append to.
+    pub audit_log: String,
+    /// Rotate the signing key when it is this many days old (0: never).
+    pub key_rotation_days: u64,
+    /// A PEM (PKCS#8 Ed25519) signing key, e.g. from a mounted Secret,
+    /// instead of keys generated into the database.
+    pub signing_key_file: Option<std::path::PathBuf>,
+    /// The previous PEM signing key, still accepted while its tokens live.
+    pub previous_signing_key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -192,12 +205,17 @@ impl Default for Settings {
             registration_token: None,
             session_ttl: 8 * 3600,
             refresh_token_ttl: 30 * 24 * 3600,
+            migrate_on_start: true,
+            audit_log: "stdout".into(),
+            key_rotation_days: 90,
+            signing_key_file: None,
+            previous_signing_key_file: None,
         }
     }
 }
 
 /// The settings readable from `STEWARD_*` variables.
-const ENV_KEYS: [&str; 20] = [
+const ENV_KEYS: [&str; 25] = [
     "database_url",
     "http_addr",
     "grpc_addr",
@@ -218,6 +236,11 @@ const ENV_KEYS: [&str; 20] = [
     "registration_token",
     "session_ttl",
     "refresh_token_ttl",
+    "migrate_on_start",
+    "audit_log",
+    "key_rotation_days",
+    "signing_key_file",
+    "previous_signing_key_file",
 ];
 
 impl Settings {
@@ -259,6 +282,9 @@ impl Settings {
             return bad(
                 "database_url must start with sqlite:, postgres:// or postgresql://".into(),
             );
+        }
+        if self.previous_signing_key_file.is_some() && self.signing_key_file.is_none() {
+            return bad("previous_signing_key_file needs signing_key_file".into());
         }
         if self.session_ttl == 0 || self.refresh_token_ttl == 0 {
             return bad("session_ttl and refresh_token_ttl must be positive".into());

@@ -43,11 +43,24 @@ enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// Manage the token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Manage Steward's own user accounts (for its sign-in page).
     User {
         #[command(subcommand)]
         command: UserCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Sign new tokens with a new key now. The old key stays published and
+    /// verifying until every token it signed has expired; running servers
+    /// switch within one cache refresh.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -183,6 +196,14 @@ async fn run(cli: Cli) -> Result<(), Error> {
             println!("{json}");
             Ok(())
         }
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
+            let core = offline_core(&settings).await?;
+            let kid = core.rotate_keys().await?;
+            println!("signing key rotated: new kid {kid}");
+            Ok(())
+        }
         Command::User {
             command:
                 UserCommand::Create {
@@ -231,7 +252,10 @@ async fn offline_core(settings: &Settings) -> Result<Core, Error> {
         .issuer
         .clone()
         .unwrap_or_else(|| format!("http://{}", settings.http_addr));
-    let policy = CorePolicy::from_settings(settings, issuer);
+    let mut policy = CorePolicy::from_settings(settings, issuer);
+    // Administrative commands print their own results on stdout.
+    policy.audit = steward::core::audit::AuditSink::Off;
+    store.refresh_cache().await?;
     Core::new(store, policy, Arc::new(SystemClock), Arc::new(OsEntropy)).await
 }
 

@@ -164,6 +164,19 @@ pub fn request_span<B>(request: &http::Request<B>, protocol: &'static str) -> tr
     span
 }
 
+/// The W3C trace id of the current span, when tracing is on (an
+/// OpenTelemetry layer is installed and the span is sampled into a trace).
+pub fn current_trace_id() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context
+        .is_valid()
+        .then(|| span_context.trace_id().to_string())
+}
+
 /// Propagates the current span's trace context to the core in gRPC metadata.
 pub fn inject_trace_context(metadata: &mut tonic::metadata::MetadataMap) {
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;

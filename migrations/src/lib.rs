@@ -11,6 +11,7 @@ mod m20261130_000004_revisions;
 mod m20261201_000005_enforcement;
 mod m20261201_000006_changes;
 mod m20261201_000007_end_users;
+mod m20261201_000008_key_rotation;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_enforcement::Migration),
             Box::new(m20261201_000006_changes::Migration),
             Box::new(m20261201_000007_end_users::Migration),
+            Box::new(m20261201_000008_key_rotation::Migration),
         ]
     }
 }

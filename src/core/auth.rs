@@ -17,7 +17,7 @@ impl Core {
         api: ApiScope,
     ) -> Result<Namespace, Error> {
         let token = bearer_token(authorization)?;
-        let claims = self.inner.keys.verify(token)?;
+        let claims = self.keys().verify(token)?;
         let ns = claims.authorize(&self.inner.policy.issuer, self.now(), api)?;
         self.check_grant(&claims).await?;
         Ok(ns)
@@ -29,7 +29,7 @@ impl Core {
         authorization: Option<&str>,
     ) -> Result<Requester, Error> {
         let token = bearer_token(authorization)?;
-        let claims = self.inner.keys.verify(token)?;
+        let claims = self.keys().verify(token)?;
         let requester = claims.requester(&self.inner.policy.issuer, self.now())?;
         self.check_grant(&claims).await?;
         Ok(requester)

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::Core;
+use super::audit::{self, AuditEvent, AuditKind};
 use super::claims::ID_TOKEN_FORMATS;
 use crate::domain::policy::{self, Decision, DecisionRequest};
 use crate::domain::rpt::{Permission, RPT_BYTES};
@@ -32,8 +33,48 @@ impl Core {
         let rpt = secret::mint(self.inner.entropy.as_ref(), RPT_BYTES)?;
         let now = self.now();
         let record = self.new_rpt_record(requester, &rpt, now);
-        store::rpts::replace_for_aat(&self.inner.store, &record, &requester.aat_id, now).await?;
+        let revoked =
+            store::rpts::replace_for_aat(&self.inner.store, &record, &requester.aat_id, now)
+                .await?;
+        self.audit_rpt(requester, &record.token_hash, "", &revoked)
+            .await;
         Ok(rpt)
+    }
+
+    /// Audit events of an RPT issued (from `ticket_id`, if any) and of the
+    /// RPTs it replaced.
+    async fn audit_rpt(
+        &self,
+        requester: &Requester,
+        rpt_hash: &str,
+        ticket_id: &str,
+        revoked: &[String],
+    ) {
+        let party = || AuditEvent {
+            requesting_party: requester.subject.clone(),
+            client_id: requester.client_id.clone(),
+            ..AuditEvent::default()
+        };
+        for hash in revoked {
+            self.audit(
+                AuditKind::RptRevoked,
+                AuditEvent {
+                    rpt_id: hash.clone(),
+                    outcome: "replaced".into(),
+                    ..party()
+                },
+            )
+            .await;
+        }
+        self.audit(
+            AuditKind::RptIssued,
+            AuditEvent {
+                rpt_id: rpt_hash.to_string(),
+                ticket_id: ticket_id.to_string(),
+                ..party()
+            },
+        )
+        .await;
     }
 
     fn new_rpt_record(&self, requester: &Requester, rpt: &str, now: UnixTime) -> RptRecord {
@@ -128,6 +169,31 @@ impl Core {
             // The set was deleted after the ticket was issued: nothing to grant.
             None => Decision::Deny { policies: vec![] },
         };
+        let (outcome, policy_ids) = audit::outcome_of(&decision);
+        let rpt_hash = match &target {
+            GrantTarget::Existing(hash) => hash.clone(),
+            GrantTarget::New(record, _) => record.token_hash.clone(),
+        };
+        let decided = AuditEvent {
+            requesting_party: requester.subject.clone(),
+            client_id: requester.client_id.clone(),
+            resource_server: ticket.namespace.client_id.clone(),
+            owner: ticket.namespace.owner.clone(),
+            resource_set_id: ticket.resource_set_id.clone(),
+            scopes: match &decision {
+                Decision::Permit { scopes, .. } => scopes.clone(),
+                _ => ticket.scopes.clone(),
+            },
+            outcome: outcome.into(),
+            policy_ids,
+            ticket_id: ticket.id.clone(),
+            rpt_id: if outcome == "permit" {
+                rpt_hash.clone()
+            } else {
+                String::new()
+            },
+            ..AuditEvent::default()
+        };
         match decision {
             Decision::Permit { scopes, policies } => {
                 tracing::info!(resource_set = %ticket.resource_set_id, ?policies, "permission granted");
@@ -138,7 +204,7 @@ impl Core {
                     issued_at: now,
                     expires_at: ticket::expires_at(now, self.inner.policy.permission_ttl),
                 };
-                store::rpts::grant(
+                let revoked = store::rpts::grant(
                     store,
                     &ticket.id,
                     &target,
@@ -147,16 +213,26 @@ impl Core {
                     now,
                 )
                 .await?;
+                self.audit(AuditKind::PermissionDecided, decided).await;
+                if matches!(target, GrantTarget::New(..)) {
+                    self.audit_rpt(requester, &rpt_hash, &ticket.id, &revoked)
+                        .await;
+                }
                 Ok(rpt_value)
             }
             Decision::Deny { policies } => {
+                self.audit(AuditKind::PermissionDecided, decided).await;
                 tracing::info!(resource_set = %ticket.resource_set_id, ?policies, "permission refused");
                 Err(Error::NotAuthorized(
                     "the resource owner's policies do not grant this permission".into(),
                 ))
             }
-            Decision::NeedClaims { claims, .. } => Err(Error::NeedClaims { claims }),
+            Decision::NeedClaims { claims, .. } => {
+                self.audit(AuditKind::PermissionDecided, decided).await;
+                Err(Error::NeedClaims { claims })
+            }
             Decision::Pending { .. } => {
+                self.audit(AuditKind::PermissionDecided, decided).await;
                 store::pending::hold(store, &ticket.namespace, &access, now).await?;
                 Err(Error::RequestSubmitted(
                     "the request waits for the resource owner's approval; retry later".into(),
@@ -298,7 +374,29 @@ impl Core {
             .registered_scopes_of(ns, &access.resource_set_id)
             .await?;
         let claims = self.verify_claim_tokens(claim_tokens, now).await?;
-        self.evaluate(ns, access, &registered, &claims, now).await
+        let decision = self.evaluate(ns, access, &registered, &claims, now).await?;
+        self.audit_decision(ns, access, &decision).await;
+        Ok(decision)
+    }
+
+    /// The audit event of a decision-service answer.
+    async fn audit_decision(&self, ns: &Namespace, access: &Access, decision: &Decision) {
+        let (outcome, policy_ids) = audit::outcome_of(decision);
+        self.audit(
+            AuditKind::PermissionDecided,
+            AuditEvent {
+                requesting_party: access.subject.clone(),
+                client_id: access.client_id.clone(),
+                resource_server: ns.client_id.clone(),
+                owner: ns.owner.clone(),
+                resource_set_id: access.resource_set_id.clone(),
+                scopes: access.scopes.clone(),
+                outcome: outcome.into(),
+                policy_ids,
+                ..AuditEvent::default()
+            },
+        )
+        .await;
     }
 
     /// Decides every `(resource set, scopes)` of `items` for one requesting
@@ -356,7 +454,9 @@ impl Core {
         let registered = self
             .registered_scopes_of(ns, &access.resource_set_id)
             .await?;
-        self.evaluate(ns, access, &registered, claims, now).await
+        let decision = self.evaluate(ns, access, &registered, claims, now).await?;
+        self.audit_decision(ns, access, &decision).await;
+        Ok(decision)
     }
 
     /// The registered scopes of one of the caller's sets

@@ -435,7 +435,7 @@ impl Core {
             rqp_claims: Some(grant.claims.clone()).filter(|c| authorization && !c.is_empty()),
             grant: Some(grant.id.clone()),
         };
-        let access_token = self.inner.keys.sign(&claims)?;
+        let access_token = self.keys().sign(&claims)?;
         Ok(IssuedToken {
             access_token,
             token_type: "Bearer",

@@ -38,35 +38,203 @@ pub struct KeyRing {
 /// Most verified tokens remembered; past it the memory is emptied.
 const MAX_VERIFIED: usize = 20_000;
 
+/// Seconds a retired key keeps verifying beyond the access-token lifetime
+/// (the clock skew tokens are accepted with).
+const RETIRED_KEY_GRACE: i64 = 60;
+
+/// How often a replica reloads its keys even when no rotation was seen
+/// (retired keys age out of the JWKS).
+const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Keys retired at or before this instant verify nothing still alive.
+fn forgotten_before(policy: &super::CorePolicy, now: UnixTime) -> UnixTime {
+    let ttl = i64::try_from(policy.access_token_ttl).unwrap_or(i64::MAX / 2);
+    now.saturating_sub(ttl.saturating_add(RETIRED_KEY_GRACE))
+}
+
+/// The key ring the settings ask for: PEM files, or the database's keys.
+pub(super) async fn load(
+    store: &Store,
+    policy: &super::CorePolicy,
+    entropy: &dyn Entropy,
+    now: UnixTime,
+) -> Result<KeyRing, Error> {
+    match &policy.signing_key_file {
+        Some(signer) => KeyRing::from_files(signer, policy.previous_signing_key_file.as_deref()),
+        None => KeyRing::load_or_create(store, entropy, now, forgotten_before(policy, now)).await,
+    }
+}
+
+impl super::Core {
+    /// Rotates the signing key now: new tokens are signed with a new key;
+    /// the old one stays in the JWKS and verifies until every token it
+    /// signed has expired. Returns the new `kid`. Other replicas switch
+    /// within one cache refresh.
+    pub async fn rotate_keys(&self) -> Result<String, Error> {
+        self.rotate(None)
+            .await?
+            .ok_or_else(|| Error::Internal("the rotation did not happen".into()))
+    }
+
+    async fn rotate(&self, only_if_older_than_days: Option<u64>) -> Result<Option<String>, Error> {
+        let policy = &self.inner.policy;
+        if policy.signing_key_file.is_some() {
+            return Err(Error::invalid_request(
+                "signing keys come from files (signing_key_file): rotate by installing a new key file and moving the old one to previous_signing_key_file",
+            ));
+        }
+        let now = self.now();
+        let next = generate(self.inner.entropy.as_ref(), now)?;
+        let created_before = only_if_older_than_days.map(|days| {
+            now.saturating_sub(i64::try_from(days.saturating_mul(86_400)).unwrap_or(i64::MAX))
+        });
+        let rotated = store::keys::rotate(
+            &self.inner.store,
+            &next,
+            created_before,
+            forgotten_before(policy, now),
+        )
+        .await?;
+        if !rotated {
+            return Ok(None);
+        }
+        tracing::info!(kid = %next.kid, "signing key rotated");
+        self.reload_keys().await?;
+        Ok(Some(next.kid))
+    }
+
+    /// Reloads the key ring from the database (file keys never change).
+    pub async fn reload_keys(&self) -> Result<(), Error> {
+        if self.inner.policy.signing_key_file.is_some() {
+            return Ok(());
+        }
+        let revision = self.inner.store.key_revision();
+        let ring = load(
+            &self.inner.store,
+            &self.inner.policy,
+            self.inner.entropy.as_ref(),
+            self.now(),
+        )
+        .await?;
+        *self
+            .inner
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(ring);
+        *self
+            .inner
+            .keys_loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            (revision, std::time::Instant::now());
+        Ok(())
+    }
+
+    /// Periodic key upkeep (after each cache refresh): rotate when the
+    /// signer is older than `key_rotation_days`, and reload when a rotation
+    /// happened elsewhere or a minute passed.
+    pub async fn maintain_keys(&self) -> Result<(), Error> {
+        if self.inner.policy.signing_key_file.is_some() {
+            return Ok(());
+        }
+        let (seen, loaded_at) = *self
+            .inner
+            .keys_loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let days = self.inner.policy.key_rotation_days;
+        if days > 0
+            && loaded_at.elapsed() >= RELOAD_EVERY
+            && self.rotate(Some(days)).await?.is_some()
+        {
+            return Ok(());
+        }
+        if seen != self.inner.store.key_revision() || loaded_at.elapsed() >= RELOAD_EVERY {
+            self.reload_keys().await?;
+        }
+        Ok(())
+    }
+}
+
+/// A freshly generated Ed25519 key, ready to store.
+pub(crate) fn generate(entropy: &dyn Entropy, now: UnixTime) -> Result<KeyRecord, Error> {
+    let mut seed = [0u8; 32];
+    entropy.fill(&mut seed)?;
+    let mut der = ED25519_PKCS8_PREFIX.to_vec();
+    der.extend_from_slice(&seed);
+    Ok(KeyRecord {
+        kid: secret::mint(entropy, 12)?,
+        algorithm: ALGORITHM.into(),
+        private_key: STANDARD.encode(der),
+        created_at: now,
+        retired_at: None,
+    })
+}
+
 impl KeyRing {
-    /// Loads the active keys, creating one if there is none. When several
-    /// replicas race on first start, all keep the oldest key as signer.
+    /// Loads the keys that still verify (retired after `retired_after`),
+    /// creating a signer if there is none. When several replicas race on
+    /// first start, all end up signing with the newest key and verifying both.
     pub async fn load_or_create(
         store: &Store,
         entropy: &dyn Entropy,
         now: UnixTime,
+        retired_after: UnixTime,
     ) -> Result<KeyRing, Error> {
-        let mut records = store::keys::active(store).await?;
-        if records.is_empty() {
-            let mut seed = [0u8; 32];
-            entropy.fill(&mut seed)?;
-            let mut der = ED25519_PKCS8_PREFIX.to_vec();
-            der.extend_from_slice(&seed);
-            store::keys::insert(
-                store,
-                &KeyRecord {
-                    kid: secret::mint(entropy, 12)?,
-                    algorithm: ALGORITHM.into(),
-                    private_key: STANDARD.encode(der),
-                    created_at: now,
-                },
-            )
-            .await?;
-            records = store::keys::active(store).await?;
+        let mut records = store::keys::usable(store, retired_after).await?;
+        if !records.iter().any(|r| r.retired_at.is_none()) {
+            store::keys::insert(store, &generate(entropy, now)?).await?;
+            records = store::keys::usable(store, retired_after).await?;
         }
         KeyRing::from_records(&records)
     }
 
+    /// Keys from PEM files (PKCS#8 Ed25519, e.g. a mounted Kubernetes
+    /// Secret): `signer` signs, `previous` (if any) still verifies. Their
+    /// `kid`s derive from the public keys, so every replica agrees.
+    pub fn from_files(
+        signer: &std::path::Path,
+        previous: Option<&std::path::Path>,
+    ) -> Result<KeyRing, Error> {
+        let mut records = Vec::new();
+        for (path, retired) in std::iter::once((signer, false)).chain(previous.map(|p| (p, true))) {
+            let pem = std::fs::read_to_string(path).map_err(|e| {
+                Error::invalid_request(format!("cannot read signing key {}: {e}", path.display()))
+            })?;
+            let der = pem_der(&pem).ok_or_else(|| {
+                Error::invalid_request(format!(
+                    "{} is not a PEM `PRIVATE KEY` (PKCS#8 Ed25519)",
+                    path.display()
+                ))
+            })?;
+            if der.len() != ED25519_PKCS8_PREFIX.len() + 32
+                || !der.starts_with(&ED25519_PKCS8_PREFIX)
+            {
+                return Err(Error::invalid_request(format!(
+                    "{} is not an Ed25519 private key (generate one with `openssl genpkey -algorithm ed25519`)",
+                    path.display()
+                )));
+            }
+            let encoding = EncodingKey::from_ed_der(&der);
+            let jwk = Jwk::from_encoding_key(&encoding, Algorithm::EdDSA)
+                .map_err(|e| Error::invalid_request(format!("unusable signing key: {e}")))?;
+            let public = match &jwk.algorithm {
+                jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(okp) => okp.x.clone(),
+                _ => return Err(Error::Internal("an Ed25519 key without x".into())),
+            };
+            records.push(KeyRecord {
+                kid: secret::token_hash(&public)[..16].to_string(),
+                algorithm: ALGORITHM.into(),
+                private_key: STANDARD.encode(&der),
+                created_at: 0,
+                retired_at: retired.then_some(0),
+            });
+        }
+        KeyRing::from_records(&records)
+    }
+
+    /// Builds the ring from stored keys, newest first: the newest key not
+    /// retired signs; every key verifies and is published.
     fn from_records(records: &[KeyRecord]) -> Result<KeyRing, Error> {
         let mut verifying = HashMap::new();
         let mut jwks = JwkSet { keys: Vec::new() };
@@ -84,7 +252,7 @@ impl KeyRing {
                 .map_err(|e| Error::Internal(format!("unusable verifying key: {e}")))?;
             verifying.insert(record.kid.clone(), decoding);
             jwks.keys.push(jwk);
-            if signer.is_none() {
+            if signer.is_none() && record.retired_at.is_none() {
                 signer = Some((record.kid.clone(), encoding));
             }
         }
@@ -100,6 +268,11 @@ impl KeyRing {
             jwks,
             verified: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// The `kid` new tokens are signed with.
+    pub fn signing_kid(&self) -> &str {
+        &self.signing_kid
     }
 
     /// Signs access-token claims with the current key.
@@ -167,6 +340,17 @@ impl KeyRing {
     }
 }
 
+/// The DER inside a PEM `PRIVATE KEY` block.
+fn pem_der(pem: &str) -> Option<Vec<u8>> {
+    let body = pem
+        .split("-----BEGIN PRIVATE KEY-----")
+        .nth(1)?
+        .split("-----END PRIVATE KEY-----")
+        .next()?;
+    let base64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    STANDARD.decode(base64).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +363,7 @@ mod tests {
             algorithm: ALGORITHM.into(),
             private_key: STANDARD.encode(der),
             created_at: 0,
+            retired_at: None,
         }])
         .unwrap()
     }

@@ -2,6 +2,7 @@
 //! here, over the store and the pure domain; the gRPC adapters only
 //! translate, and the HTTP façade only reaches these through gRPC.
 
+pub mod audit;
 mod auth;
 mod authorization;
 mod changes;
@@ -52,6 +53,14 @@ pub struct CorePolicy {
     pub refresh_token_ttl: u64,
     /// The initial access token of dynamic client registration (closed if unset).
     pub registration_token: Option<crate::config::Secret>,
+    /// Rotate the signing key when it is this many days old (0: never).
+    pub key_rotation_days: u64,
+    /// Signing keys from PEM files instead of the database: the signer, and
+    /// a previous key that still verifies.
+    pub signing_key_file: Option<std::path::PathBuf>,
+    pub previous_signing_key_file: Option<std::path::PathBuf>,
+    /// Where audit events go.
+    pub audit: audit::AuditSink,
 }
 
 impl CorePolicy {
@@ -66,6 +75,10 @@ impl CorePolicy {
             session_ttl: settings.session_ttl,
             refresh_token_ttl: settings.refresh_token_ttl,
             registration_token: settings.registration_token.clone(),
+            key_rotation_days: settings.key_rotation_days,
+            signing_key_file: settings.signing_key_file.clone(),
+            previous_signing_key_file: settings.previous_signing_key_file.clone(),
+            audit: audit::AuditSink::parse(&settings.audit_log),
         }
     }
 }
@@ -78,7 +91,11 @@ pub struct Core {
 
 struct Inner {
     store: Store,
-    keys: KeyRing,
+    /// Swapped whole on rotation or reload; readers clone the `Arc`.
+    keys: std::sync::RwLock<std::sync::Arc<KeyRing>>,
+    /// (key-set counter seen, when the ring was last loaded).
+    keys_loaded: std::sync::Mutex<(i64, std::time::Instant)>,
+    audit: audit::AuditLog,
     trusted: claims::TrustedIssuers,
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
@@ -94,13 +111,17 @@ impl Core {
         clock: Arc<dyn Clock>,
         entropy: Arc<dyn Entropy>,
     ) -> Result<Core, Error> {
-        let keys = KeyRing::load_or_create(&store, entropy.as_ref(), clock.now()).await?;
+        let keys = keys::load(&store, &policy, entropy.as_ref(), clock.now()).await?;
+        let audit = audit::AuditLog::start(&policy.audit)?;
+        let key_revision = store.key_revision();
         let trusted = claims::TrustedIssuers::load(&policy.trusted_issuers)?;
         let hasher = hasher::SecretHasher::start()?;
         Ok(Core {
             inner: Arc::new(Inner {
                 store,
-                keys,
+                keys: std::sync::RwLock::new(std::sync::Arc::new(keys)),
+                keys_loaded: std::sync::Mutex::new((key_revision, std::time::Instant::now())),
+                audit,
                 trusted,
                 clock,
                 entropy,
@@ -118,6 +139,15 @@ impl Core {
     /// The operator policy in force.
     pub fn policy(&self) -> &CorePolicy {
         &self.inner.policy
+    }
+
+    /// The signing keys in force.
+    fn keys(&self) -> std::sync::Arc<KeyRing> {
+        self.inner
+            .keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn now(&self) -> crate::domain::UnixTime {

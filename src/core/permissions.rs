@@ -1,6 +1,7 @@
 //! Permission registration (draft-06 §3.2).
 
 use super::Core;
+use super::audit::{AuditEvent, AuditKind};
 use crate::domain::secret;
 use crate::domain::ticket::{self, RequestedPermission, TICKET_BYTES};
 use crate::domain::{Error, Namespace, UnixTime};
@@ -47,6 +48,18 @@ impl Core {
             expires_at: ticket::expires_at(now, self.inner.policy.ticket_ttl),
         };
         store::tickets::insert(store, ns, &new).await?;
+        self.audit(
+            AuditKind::TicketRegistered,
+            AuditEvent {
+                resource_server: ns.client_id.clone(),
+                owner: ns.owner.clone(),
+                resource_set_id: new.resource_set_id.clone(),
+                scopes: new.scopes.clone(),
+                ticket_id: new.id.clone(),
+                ..AuditEvent::default()
+            },
+        )
+        .await;
         Ok(IssuedTicket {
             ticket,
             id: new.id,

@@ -163,7 +163,7 @@ impl Core {
             rqp_claims,
             grant: None,
         };
-        let access_token = self.inner.keys.sign(&claims)?;
+        let access_token = self.keys().sign(&claims)?;
         if access_token.len() > super::auth::MAX_TOKEN_LEN {
             return Err(Error::InvalidGrant(
                 "the assertion carries too many claims to fit in an access token".into(),
@@ -222,7 +222,7 @@ impl Core {
     }
 
     /// The public signing keys (JWK Set JSON).
-    pub fn jwks(&self) -> &str {
-        self.inner.keys.jwks()
+    pub fn jwks(&self) -> String {
+        self.keys().jwks().to_string()
     }
 }

@@ -1,7 +1,11 @@
 //! Token signing keys, persisted so tokens outlive restarts and replicas
 //! agree on the key set.
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
 
 use super::entities::signing_key;
 use super::{Store, db_error};
@@ -15,14 +19,23 @@ pub struct KeyRecord {
     /// Base64 PKCS#8 DER.
     pub private_key: String,
     pub created_at: UnixTime,
+    /// When a rotation replaced it as the signer; it still verifies until
+    /// every token it signed has expired.
+    pub retired_at: Option<UnixTime>,
 }
 
-/// Keys not retired, oldest first (so every replica picks the same signer).
-pub async fn active(store: &Store) -> Result<Vec<KeyRecord>, Error> {
+/// Keys that still verify: the current ones, and those retired after
+/// `retired_after`. Newest first, so every replica picks the same signer
+/// (the newest key not retired).
+pub async fn usable(store: &Store, retired_after: UnixTime) -> Result<Vec<KeyRecord>, Error> {
     let rows = signing_key::Entity::find()
-        .filter(signing_key::Column::RetiredAt.is_null())
-        .order_by_asc(signing_key::Column::CreatedAt)
-        .order_by_asc(signing_key::Column::Kid)
+        .filter(
+            Condition::any()
+                .add(signing_key::Column::RetiredAt.is_null())
+                .add(signing_key::Column::RetiredAt.gt(retired_after)),
+        )
+        .order_by_desc(signing_key::Column::CreatedAt)
+        .order_by_desc(signing_key::Column::Kid)
         .all(store.db())
         .await
         .map_err(db_error)?;
@@ -33,6 +46,7 @@ pub async fn active(store: &Store) -> Result<Vec<KeyRecord>, Error> {
             algorithm: row.algorithm,
             private_key: row.private_key,
             created_at: row.created_at,
+            retired_at: row.retired_at,
         })
         .collect())
 }
@@ -44,11 +58,58 @@ pub async fn insert(store: &Store, key: &KeyRecord) -> Result<(), Error> {
         algorithm: Set(key.algorithm.clone()),
         private_key: Set(key.private_key.clone()),
         created_at: Set(key.created_at),
-        retired_at: Set(None),
+        retired_at: Set(key.retired_at),
     };
     signing_key::Entity::insert(model)
         .exec_without_returning(store.db())
         .await
         .map_err(db_error)?;
     Ok(())
+}
+
+/// Rotates: retires the current keys and stores `next` as the signer, in one
+/// transaction, and deletes keys retired at or before `forget_before` (no
+/// token they signed is alive). With `only_if_created_before`, rotates only
+/// if the current signer is that old — so replicas rotating on a schedule at
+/// the same moment rotate once. Returns whether it rotated.
+pub async fn rotate(
+    store: &Store,
+    next: &KeyRecord,
+    only_if_created_before: Option<UnixTime>,
+    forget_before: UnixTime,
+) -> Result<bool, Error> {
+    let txn = store.db().begin().await.map_err(db_error)?;
+    let mut retire = signing_key::Entity::update_many()
+        .col_expr(signing_key::Column::RetiredAt, Expr::value(next.created_at))
+        .filter(signing_key::Column::RetiredAt.is_null());
+    if let Some(before) = only_if_created_before {
+        retire = retire.filter(signing_key::Column::CreatedAt.lt(before));
+    }
+    let retired = retire.exec(&txn).await.map_err(db_error)?;
+    if only_if_created_before.is_some() && retired.rows_affected == 0 {
+        return Ok(false);
+    }
+    signing_key::Entity::insert(signing_key::ActiveModel {
+        kid: Set(next.kid.clone()),
+        algorithm: Set(next.algorithm.clone()),
+        private_key: Set(next.private_key.clone()),
+        created_at: Set(next.created_at),
+        retired_at: Set(None),
+    })
+    .exec_without_returning(&txn)
+    .await
+    .map_err(db_error)?;
+    signing_key::Entity::delete_many()
+        .filter(signing_key::Column::RetiredAt.lte(forget_before))
+        .exec(&txn)
+        .await
+        .map_err(db_error)?;
+    txn.execute_raw(sea_orm::Statement::from_string(
+        txn.get_database_backend(),
+        "UPDATE revisions SET value = value + 1 WHERE id = 4",
+    ))
+    .await
+    .map_err(db_error)?;
+    txn.commit().await.map_err(db_error)?;
+    Ok(true)
 }

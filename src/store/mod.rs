@@ -37,6 +37,8 @@ pub struct Store {
     cache: Arc<cache::Cache>,
     tickets: Arc<tickets::TicketWriter>,
     changes: Arc<tokio::sync::Notify>,
+    /// The key-set counter (revisions row 4) last seen.
+    key_revision: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -72,6 +74,7 @@ impl Store {
         Ok(Store {
             tickets: Arc::new(tickets::TicketWriter::start(db.clone())),
             changes: Arc::new(tokio::sync::Notify::new()),
+            key_revision: Arc::new(std::sync::atomic::AtomicI64::new(0)),
             db,
             cache: Arc::new(cache::Cache::new()),
         })
@@ -86,7 +89,7 @@ impl Store {
             .db
             .query_all_raw(sea_orm::Statement::from_string(
                 self.db.get_database_backend(),
-                "SELECT id, value FROM revisions WHERE id IN (1, 3)",
+                "SELECT id, value FROM revisions WHERE id IN (1, 3, 4)",
             ))
             .await
             .map_err(db_error)?;
@@ -97,6 +100,9 @@ impl Store {
             match id {
                 1 => revision = Some(value),
                 3 => self.cache.observe_clients(value),
+                4 => self
+                    .key_revision
+                    .store(value, std::sync::atomic::Ordering::SeqCst),
                 _ => {}
             }
         }
@@ -112,6 +118,11 @@ impl Store {
     /// to it, so an answer computed after reading it may say "as of" it.
     pub fn known_revision(&self) -> i64 {
         self.cache.revision().max(0)
+    }
+
+    /// The key-set counter as last read: when it moves, signing keys changed.
+    pub fn key_revision(&self) -> i64 {
+        self.key_revision.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Drops this process's cached answers (after a local write commits)

@@ -59,12 +59,13 @@ fn lost_race(e: &DbErr) -> bool {
 }
 
 /// Revokes the AAT's live RPTs; the changes to report (one per revoked RPT
-/// that a resource server knows, i.e. that is bound to one).
+/// that a resource server knows, i.e. that is bound to one) and the hashes
+/// of every RPT revoked.
 async fn revoke_live_for_aat(
     txn: &DatabaseTransaction,
     aat_id: &str,
     now: UnixTime,
-) -> Result<Vec<Change>, DbErr> {
+) -> Result<(Vec<Change>, Vec<String>), DbErr> {
     // One statement, writing first: on SQLite a transaction that reads
     // before it writes cannot wait for a concurrent writer and fails busy.
     let revoked = rpt::Entity::update_many()
@@ -73,7 +74,8 @@ async fn revoke_live_for_aat(
         .filter(rpt::Column::RevokedAt.is_null())
         .exec_with_returning(txn)
         .await?;
-    Ok(revoked
+    let hashes = revoked.iter().map(|row| row.token_hash.clone()).collect();
+    let changes = revoked
         .into_iter()
         .filter_map(|row| {
             let hash = row.token_hash;
@@ -88,32 +90,33 @@ async fn revoke_live_for_aat(
                 at: now,
             })
         })
-        .collect())
+        .collect();
+    Ok((changes, hashes))
 }
 
 /// Stores a new RPT for an AAT and, in the same transaction, revokes the
 /// RPTs issued earlier for that AAT (draft-06 §3.4.2: one live RPT per AAT,
-/// also under concurrent requests).
+/// also under concurrent requests). Returns the hashes of the RPTs revoked.
 pub async fn replace_for_aat(
     store: &Store,
     record: &RptRecord,
     aat_id: &str,
     now: UnixTime,
-) -> Result<(), Error> {
+) -> Result<Vec<String>, Error> {
     for _ in 0..RETRIES {
         let attempt = async {
             let txn = store.db().begin().await?;
-            let revoked = revoke_live_for_aat(&txn, aat_id, now).await?;
+            let (revoked, hashes) = revoke_live_for_aat(&txn, aat_id, now).await?;
             rpt::Entity::insert(active_model(record, Some(aat_id)))
                 .exec_without_returning(&txn)
                 .await?;
             super::changes::record(&txn, &revoked).await?;
-            txn.commit().await
+            txn.commit().await.map(|()| hashes)
         };
         match attempt.await {
-            Ok(()) => {
+            Ok(hashes) => {
                 store.changed();
-                return Ok(());
+                return Ok(hashes);
             }
             Err(e) if lost_race(&e) => continue,
             Err(e) => return Err(db_error(e)),
@@ -144,7 +147,7 @@ pub async fn grant(
     resource_server: &str,
     permission: &Permission,
     now: UnixTime,
-) -> Result<(), Error> {
+) -> Result<Vec<String>, Error> {
     for _ in 0..RETRIES {
         match try_grant(store, ticket_id, target, resource_server, permission, now).await {
             Ok(outcome) => {
@@ -171,7 +174,7 @@ async fn try_grant(
     resource_server: &str,
     permission: &Permission,
     now: UnixTime,
-) -> Result<Result<(), Error>, DbErr> {
+) -> Result<Result<Vec<String>, Error>, DbErr> {
     let txn = store.db().begin().await?;
     let redeemed = permission_ticket::Entity::update_many()
         .col_expr(permission_ticket::Column::RedeemedAt, Expr::value(now))
@@ -187,10 +190,11 @@ async fn try_grant(
         )));
     }
     let mut revoked = Vec::new();
+    let mut revoked_hashes = Vec::new();
     let token_hash = match target {
         GrantTarget::New(record, aat_id) => {
             // The UMA 1.0 flow mints a new RPT: it replaces the AAT's earlier one.
-            revoked = revoke_live_for_aat(&txn, aat_id, now).await?;
+            (revoked, revoked_hashes) = revoke_live_for_aat(&txn, aat_id, now).await?;
             let mut record = record.clone();
             record.resource_server = Some(resource_server.to_string());
             rpt::Entity::insert(active_model(&record, Some(aat_id)))
@@ -224,7 +228,7 @@ async fn try_grant(
         .await?;
     super::changes::record(&txn, &revoked).await?;
     txn.commit().await?;
-    Ok(Ok(()))
+    Ok(Ok(revoked_hashes))
 }
 
 fn permission_model(

@@ -9,7 +9,7 @@ use steward::app::{Application, Overrides};
 use steward::config::{Role, Secret, Settings};
 use steward::core::clients::NewClient;
 use steward::core::users::NewUser;
-use steward::core::{Core, CorePolicy, ManualClock};
+use steward::core::{Core, ManualClock};
 use steward::domain::UnixTime;
 use steward::domain::rpt::Permission;
 use steward::domain::secret::{self, OsEntropy};
@@ -75,6 +75,8 @@ pub async fn test_settings() -> Settings {
         database_url: Secret::new(fresh_database_url().await),
         http_addr: "127.0.0.1:0".parse().unwrap(),
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
+        // Tests that read audit events point this at a file of their own.
+        audit_log: "off".into(),
         ..Settings::default()
     }
 }
@@ -115,18 +117,13 @@ pub async fn spawn_settings(settings: Settings) -> TestApp {
     // The app's own store handle: writes the tests make through it drop the
     // server's caches at once, as the server's own writes do.
     let store = app.store().expect("the core's store");
+    // The server's own core: what tests do through it (rotate keys, create
+    // clients) takes effect in the server at once.
+    let core = app.core().expect("the core");
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run(async move {
         let _ = rx.await;
     }));
-    let core = Core::new(
-        store.clone(),
-        CorePolicy::from_settings(&settings, issuer.clone()),
-        clock.clone(),
-        Arc::new(OsEntropy),
-    )
-    .await
-    .expect("core for test setup");
     TestApp {
         http,
         grpc,
@@ -205,6 +202,16 @@ impl TestApp {
             .await
             .expect("client created");
         (created.client_id, created.client_secret)
+    }
+
+    /// Rotates the signing key now (as `steward keys rotate` does); the new `kid`.
+    pub async fn rotate_keys(&self) -> String {
+        self.core.rotate_keys().await.expect("keys rotated")
+    }
+
+    /// Reloads the signing keys (what each replica does every minute).
+    pub async fn reload_keys(&self) {
+        self.core.reload_keys().await.expect("keys reloaded");
     }
 
     /// Registers any client: (client id, secret).

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod aat;
+mod audit;
 mod authorization_flow;
 mod browser_flows;
 mod browser_support;
@@ -16,6 +17,7 @@ mod guard;
 mod helpers;
 mod idp;
 mod in_browser;
+mod keys;
 mod operations;
 mod parity;
 mod permissions;

@@ -205,3 +205,30 @@ async fn graceful_shutdown_completes_and_closes_the_listeners() {
         .await;
     assert!(reconnect.is_err(), "gRPC listener closed");
 }
+
+#[tokio::test]
+async fn with_migrate_on_start_off_a_server_waits_for_steward_migrate() {
+    let mut settings = crate::helpers::test_settings().await;
+    settings.migrate_on_start = false;
+    match steward::app::Application::build(settings.clone()).await {
+        Ok(_) => panic!("an unmigrated database must not be served"),
+        Err(e) => assert!(
+            e.description().contains("steward migrate"),
+            "says what to do: {e}"
+        ),
+    }
+    // After the migration step (the chart's hook Job), the same settings serve.
+    let store = steward::store::Store::connect(settings.database_url.expose())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let app = crate::helpers::spawn_settings(settings).await;
+    let ready = app
+        .http_client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    app.stop().await;
+}
