@@ -363,3 +363,89 @@ async fn the_scale_run_bulk_loads_and_measures_keys_from_all_of_it() {
     }
     assert!(records.iter().all(|r| r["errors"] == 0), "{records:?}");
 }
+
+#[tokio::test]
+async fn audit_events_on_stdout_carry_the_callers_trace_id() {
+    let database_url = fresh_database_url().await;
+    let created = steward()
+        .env("STEWARD_DATABASE_URL", &database_url)
+        .args(["client", "create", "--name", "rs", "--owner", "alice"])
+        .output()
+        .await
+        .unwrap();
+    assert!(created.status.success());
+    let client: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let mut child = steward()
+        .env("STEWARD_DATABASE_URL", &database_url)
+        .env("STEWARD_HTTP_ADDR", "127.0.0.1:0")
+        .env("STEWARD_GRPC_ADDR", "127.0.0.1:0")
+        .env("STEWARD_OTLP_ENDPOINT", "http://127.0.0.1:9")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner = loop {
+        let line = lines.next_line().await.unwrap().expect("banner");
+        if line.starts_with("steward listening:") {
+            break line;
+        }
+    };
+    let http = banner
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http="))
+        .unwrap()
+        .to_string();
+    let web = reqwest::Client::new();
+    let token: Value = web
+        .post(format!("http://{http}/oauth/token"))
+        .basic_auth(
+            client["client_id"].as_str().unwrap(),
+            client["client_secret"].as_str(),
+        )
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "uma_protection"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pat = token["access_token"].as_str().unwrap();
+    let put = web
+        .put(format!("http://{http}/uma/rs/resource_set/a"))
+        .bearer_auth(pat)
+        .json(&serde_json::json!({"name": "A", "scopes": ["s"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let registered = web
+        .post(format!("http://{http}/uma/rs/perm"))
+        .bearer_auth(pat)
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .json(&serde_json::json!({"resource_set_id": "a", "scopes": ["s"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let event = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("an audit event on stdout");
+        if let Ok(event) = serde_json::from_str::<Value>(&line)
+            && event["event"] == "ticket_registered"
+        {
+            break event;
+        }
+    };
+    assert_eq!(event["trace_id"], trace_id, "{event}");
+    assert_eq!(event["owner"], "alice");
+    child.kill().await.unwrap();
+}
