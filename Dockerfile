@@ -22,7 +22,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 # ---- runtime -----------------------------------------------------------------
 FROM gcr.io/distroless/cc-debian12:nonroot
 LABEL org.opencontainers.image.title="steward" \
-      org.opencontainers.image.description="Steward, a User-Managed Access (UMA 2.0) authorization server" \
+      org.opencontainers.image.description="Steward, a User-Managed Access (UMA) authorization server" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=builder /src/target/release/steward /usr/local/bin/steward
 # /data owned by nonroot: the default SQLite file (sqlite://steward.db) lands here.

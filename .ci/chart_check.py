@@ -14,8 +14,12 @@ Run inside a virtualenv with .ci/chart-requirements.txt installed. Steps:
             `fail`) with a message naming the problem
   run       start `steward` with the exact command line and environment of
             the rendered pods (default values on SQLite; split mode on
-            PostgreSQL, after running the migration Job's command), answer
-            every probe in the pod spec, then SIGTERM and exit 0 in the grace
+            PostgreSQL, after running the migration Job's command; and a
+            production-like set on PostgreSQL with every Secret-mounted file
+            (signing keys, previous key, trusted issuers) written to a local
+            stand-in for the mount), answer every probe in the pod spec, check
+            the mounted files took effect (JWKS, registration), then SIGTERM
+            and exit 0 in the grace
   docker    lint the Dockerfile (our rules, plus hadolint when installed)
 
 Prints a summary and exits non-zero on any failure.
@@ -24,6 +28,7 @@ Prints a summary and exits non-zero on any failure.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import hashlib
 import json
@@ -77,6 +82,76 @@ TEST_SECRETS = {
     "registration-token": "ci-registration-token-0123456789",
     "token": "ci-ext-authz-token-0123456789",
 }
+
+
+# Test stand-ins for the files of Secret volumes (by key; see secret_files()).
+TRUSTED_ISSUERS_TOML = (
+    '[[trusted_issuers]]\n'
+    'issuer = "https://idp.example.com"\n'
+    'audience = "steward"\n'
+    'jwks_uri = "https://idp.example.com/jwks"\n'
+)
+
+# PKCS#8 PrivateKeyInfo for Ed25519 (RFC 8410) up to the 32-byte seed.
+ED25519_PKCS8_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
+
+
+def ed25519_pem(seed: bytes) -> str:
+    der = base64.b64encode(ED25519_PKCS8_PREFIX + seed).decode()
+    return "-----BEGIN PRIVATE KEY-----\n" + der + "\n-----END PRIVATE KEY-----\n"
+
+
+def ed25519_seed(pem: str) -> bytes:
+    body = "".join(ln for ln in pem.splitlines() if ln and not ln.startswith("-----"))
+    der = base64.b64decode(body)
+    assert der[:16] == ED25519_PKCS8_PREFIX and len(der) == 48, "not an Ed25519 PKCS#8 key"
+    return der[16:]
+
+
+def ed25519_public(seed: bytes) -> bytes:
+    """The Ed25519 public key of a seed (RFC 8032 5.1.5), in pure Python."""
+    p = 2**255 - 19
+    d = -121665 * pow(121666, p - 2, p) % p
+
+    def add(P: tuple[int, int, int, int], Q: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        A = (P[1] - P[0]) * (Q[1] - Q[0]) % p
+        B = (P[1] + P[0]) * (Q[1] + Q[0]) % p
+        C = 2 * P[3] * Q[3] * d % p
+        D = 2 * P[2] * Q[2] % p
+        E, F, G, H = B - A, D - C, D + C, B + A
+        return (E * F % p, G * H % p, F * G % p, E * H % p)
+
+    gy = 4 * pow(5, p - 2, p) % p
+    x2 = (gy * gy - 1) * pow(d * gy * gy + 1, p - 2, p) % p
+    gx = pow(x2, (p + 3) // 8, p)
+    if (gx * gx - x2) % p:
+        gx = gx * pow(2, (p - 1) // 4, p) % p
+    if gx & 1:
+        gx = p - gx
+    h = hashlib.sha512(seed).digest()
+    a = int.from_bytes(h[:32], "little") & ((1 << 254) - 8) | (1 << 254)
+    Q, P = (0, 1, 1, 0), (gx, gy, 1, gx * gy % p)
+    while a:
+        if a & 1:
+            Q = add(Q, P)
+        P = add(P, P)
+        a >>= 1
+    zinv = pow(Q[2], p - 2, p)
+    x, y = Q[0] * zinv % p, Q[1] * zinv % p
+    return (y | (x & 1) << 255).to_bytes(32, "little")
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def secret_files() -> dict[str, str]:
+    """Fresh test content for every Secret key the chart mounts as a file."""
+    return {
+        "signing-key.pem": ed25519_pem(os.urandom(32)),
+        "previous-signing-key.pem": ed25519_pem(os.urandom(32)),
+        "steward.toml": TRUSTED_ISSUERS_TOML,
+    }
 
 
 # --------------------------------------------------------------------------
@@ -680,6 +755,8 @@ class PodRun:
     env: dict[str, str]
     cwd: str
     ports: dict[str, int]  # container port name and number (as str) -> local port
+    mounts: dict[str, str] = field(default_factory=dict)  # mountPath -> local directory
+    secret_mounts: dict[str, str] = field(default_factory=dict)  # the Secret-backed subset
 
 
 class Runner:
@@ -698,9 +775,10 @@ class Runner:
         raise AssertionError(f"no test value for secretKeyRef {ref}")
 
     def pod_run(self, r: Rendered, workload: dict[str, Any], database_url: str,
-                service_ports: dict[str, int]) -> PodRun:
+                service_ports: dict[str, int], files: dict[str, str] | None = None) -> PodRun:
         """The container's command line and environment, as the kubelet would
-        build them, with secrets, binds, hostnames and volumes mapped here."""
+        build them, with secrets, binds, hostnames and volumes mapped here.
+        files: test content of Secret volumes' keys (see secret_files())."""
         spec = workload["spec"]["template"]["spec"]
         assert len(spec["containers"]) == 1, "expected one container"
         c = spec["containers"][0]
@@ -708,19 +786,28 @@ class Runner:
         root = self.workdir / name
         # Volumes: every mountPath becomes a local directory.
         mounts: dict[str, str] = {}
+        secret_mounts: dict[str, str] = {}
         vols = {v["name"]: v for v in spec.get("volumes", [])}
         for m in c.get("volumeMounts", []):
             vol = vols[m["name"]]
-            assert "emptyDir" in vol or "persistentVolumeClaim" in vol, \
-                f"{name}: volume {m['name']} ({list(vol)}) has no local stand-in in this check"
             local = root / "volumes" / m["name"]
             local.mkdir(parents=True, exist_ok=True)
             mounts[m["mountPath"]] = str(local)
+            if "secret" in vol:
+                self.write_secret_volume(name, m, vol, local, files or {})
+                secret_mounts[m["mountPath"]] = str(local)
+            else:
+                assert "emptyDir" in vol or "persistentVolumeClaim" in vol, \
+                    f"{name}: volume {m['name']} ({list(vol)}) has no local stand-in in this check"
+
+        # One pass (longest mount first), so a replacement is never rewritten
+        # again: the local directories live under /tmp, itself a mount.
+        mount_re = re.compile(
+            r"(?<![\w.\-])(" + "|".join(re.escape(m) for m in sorted(mounts, key=len, reverse=True)) + r")(?=/|$|\?)"
+        ) if mounts else None
 
         def local_path(value: str) -> str:
-            for mount, local in sorted(mounts.items(), key=lambda kv: -len(kv[0])):
-                value = re.sub(rf"(?<![\w.\-]){re.escape(mount)}(?=/|$|\?)", local, value)
-            return value
+            return mount_re.sub(lambda m: mounts[m.group(1)], value) if mount_re else value
 
         ports: dict[str, int] = {}
         for p in c.get("ports", []):
@@ -779,10 +866,32 @@ class Runner:
         if cwd == image_cwd:  # not on a volume: a stand-in for the image's directory
             cwd = str(root / "rootfs" / image_cwd.lstrip("/"))
         Path(cwd).mkdir(parents=True, exist_ok=True)
-        return PodRun(name, c, spec, argv, env, cwd, ports)
+        return PodRun(name, c, spec, argv, env, cwd, ports, mounts, secret_mounts)
 
-    def run_job(self, r: Rendered, job: dict[str, Any], database_url: str) -> str:
-        run = self.pod_run(r, job, database_url, {})
+    @staticmethod
+    def write_secret_volume(workload: str, mount: dict[str, Any], vol: dict[str, Any],
+                            local: Path, files: dict[str, str]) -> None:
+        """Writes what the kubelet would project from the Secret: each listed
+        item's key at its path, with the item's (or the default) mode, in a
+        read-only directory (Secret volumes are read-only)."""
+        where = f"{workload}: volume {mount['name']} (Secret {vol['secret'].get('secretName')})"
+        assert not mount.get("subPath"), f"{where}: subPath mounts never see a rotated Secret"
+        assert mount.get("readOnly") is True, f"{where}: Secret mounts should be readOnly"
+        items = vol["secret"].get("items")
+        assert items, f"{where}: no items, so this check cannot tell which keys the pod expects"
+        default_mode = vol["secret"].get("defaultMode", 0o644)
+        for item in items:
+            assert item["key"] in files, f"{where}: no test content for key {item['key']!r}"
+            target = local / item["path"]
+            assert target.resolve().is_relative_to(local.resolve()), f"{where}: item path {item['path']} escapes the mount"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(files[item["key"]], encoding="utf-8")
+            target.chmod(item.get("mode", default_mode))
+        local.chmod(0o555)
+
+    def run_job(self, r: Rendered, job: dict[str, Any], database_url: str,
+                files: dict[str, str] | None = None) -> str:
+        run = self.pod_run(r, job, database_url, {}, files)
         t = time.monotonic()
         proc = subprocess.run(run.argv, env=run.env, cwd=run.cwd, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, f"{shlex.join(run.argv)} exited {proc.returncode}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
@@ -843,7 +952,11 @@ class Runner:
                 raise AssertionError(f"{kind}: {what} did not succeed in {budget}s; last answer: {last}")
             time.sleep(min(period, 1))
 
-    def serve_and_probe(self, scenario: str, r: Rendered, database_url: str) -> None:
+    def serve_and_probe(self, scenario: str, r: Rendered, database_url: str,
+                        files: dict[str, str] | None = None,
+                        extra: Callable[[str, PodRun], None] | None = None) -> None:
+        """files: Secret volume contents; extra(scenario, run) adds checks
+        against each running pod before it is terminated."""
         rep = self.report
         section = "run"
         deployments = r.of_kind("Deployment")
@@ -858,7 +971,7 @@ class Runner:
                 prepared: list[PodRun] = []
 
                 def prepare(d: dict[str, Any] = d, prepared: list[PodRun] = prepared) -> str:
-                    prepared.append(self.pod_run(r, d, database_url, service_ports))
+                    prepared.append(self.pod_run(r, d, database_url, service_ports, files))
                     env = prepared[0].env
                     return ", ".join(f"{k}={v}" for k, v in sorted(env.items()) if k.startswith("STEWARD_") and "DATABASE" not in k)
                 if not rep.check(section, f"{scenario}: {d['metadata']['name']} command line and environment", prepare):
@@ -892,6 +1005,8 @@ class Runner:
                         assert status == 200 and "# TYPE" in body, f"/metrics answered {status}: {body[:200]}"
                         return "GET /metrics → 200 (Prometheus text)"
                     rep.check(section, f"{scenario}: {run.workload} /metrics (ServiceMonitor target)", metrics)
+                if extra is not None:
+                    extra(scenario, run)
             # Terminate like the kubelet: façades first (reverse start order).
             for run, p in reversed(list(zip(runs, procs))):
                 sleep = run.container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
@@ -931,12 +1046,12 @@ def postgres_reachable(url: str) -> str | None:
 
 
 @contextlib.contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
+def scratch_database(admin_url: str, suffix: str = "") -> Iterator[str]:
     """Creates a throwaway database next to admin_url's and drops it after."""
     psql = shutil.which("psql")
     if not psql:
         raise Skip("psql is not installed, so no scratch database can be created (pass --database-url)")
-    name = f"steward_ci_chart_{os.getpid()}"
+    name = f"steward_ci_chart_{os.getpid()}{suffix}"
     parts = urllib.parse.urlsplit(admin_url)
     admin = parts._replace(path="/postgres").geturl()
 
@@ -1018,6 +1133,11 @@ def main() -> int:
             "image": {"digest": "sha256:" + "a" * 64},
         }),
         "postgres-no-job": deep_merge(pg, {"migrations": {"job": {"enabled": False}}, "replicaCount": 2}),
+        # The production example plus trusted issuers: every Secret-mounted
+        # file at once (run below with test files in the mounts).
+        PRODUCTION_SECRETS: deep_merge(examples.get("production", {}), {
+            "trustedIssuers": {"existingSecret": "steward-idp"},
+        }),
     }
     rendered: dict[str, Rendered] = {}
     for name, values in scenarios.items():
@@ -1116,33 +1236,147 @@ def main() -> int:
                 split = rendered.get("examples/split")
                 if split is not None:
                     run_split(args, runner, split, report)
+                production = rendered.get(PRODUCTION_SECRETS)
+                if production is not None:
+                    run_production(args, runner, production, report)
+                else:
+                    report.add("run", PRODUCTION_SECRETS, "FAIL", "did not render, so it was not run")
     print(report.summary())
     return 1 if report.failed else 0
 
 
-def run_split(args: argparse.Namespace, runner: Runner, split: Rendered, report: Report) -> None:
-    scenario = "split (core + facade, PostgreSQL)"
+PRODUCTION_SECRETS = "production-secrets"
+
+
+def run_on_postgres(args: argparse.Namespace, runner: Runner, r: Rendered, report: Report, scenario: str,
+                    suffix: str = "", files: dict[str, str] | None = None,
+                    extra: Callable[[str, PodRun], None] | None = None) -> None:
+    """Runs the migration Job's command on a (scratch) PostgreSQL database,
+    then the Deployments of r against it."""
     if args.database_url:
         url_cm: contextlib.AbstractContextManager[str] = contextlib.nullcontext(args.database_url)
         target = args.database_url
     else:
-        url_cm = scratch_database(args.admin_url)
+        url_cm = scratch_database(args.admin_url, suffix)
         target = args.admin_url
     problem = postgres_reachable(target)
     if problem:
         report.add("run", scenario, "FAIL" if args.require_postgres else "SKIP",
-                   f"{problem}; split mode was not started (pass --database-url or start PostgreSQL)")
+                   f"{problem}; {scenario} was not started (pass --database-url or start PostgreSQL)")
         return
     try:
         with url_cm as url:
-            jobs = split.of_kind("Job")
-            assert jobs, "split on PostgreSQL renders no migration Job"
+            jobs = r.of_kind("Job")
             if not report.check("run", f"{scenario}: migration Job command (like the pre-install hook)",
-                                lambda: runner.run_job(split, jobs[0], url)):
+                                lambda: runner.run_job(r, one_job(jobs), url, files)):
                 return
-            runner.serve_and_probe(scenario, split, url)
+            runner.serve_and_probe(scenario, r, url, files, extra)
     except Skip as e:
         report.add("run", scenario, "FAIL" if args.require_postgres else "SKIP", str(e))
+
+
+def one_job(jobs: list[dict[str, Any]]) -> dict[str, Any]:
+    assert len(jobs) == 1, f"PostgreSQL renders {len(jobs)} migration Jobs, expected one"
+    return jobs[0]
+
+
+def run_split(args: argparse.Namespace, runner: Runner, split: Rendered, report: Report) -> None:
+    run_on_postgres(args, runner, split, report, "split (core + facade, PostgreSQL)")
+
+
+def http_json(port: int, method: str, path: str, body: Any = None,
+              headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
+                                 headers={"accept": "application/json", **({"content-type": "application/json"} if data else {}),
+                                          **(headers or {})})
+    try:
+        with NO_PROXY_OPENER.open(req, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    try:
+        return status, json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        return status, raw.decode("utf-8", "replace")
+
+
+def run_production(args: argparse.Namespace, runner: Runner, r: Rendered, report: Report) -> None:
+    """examples/production (+ trusted issuers) on PostgreSQL with test files
+    in every Secret volume; checks that the files took effect."""
+    scenario = "production (all, PostgreSQL, Secret-mounted files)"
+    files = secret_files()
+
+    def derivation() -> str:
+        # RFC 8032 7.1 TEST 1, so a JWKS mismatch below is never our arithmetic.
+        seed = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+        want = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+        assert ed25519_public(seed).hex() == want, "Ed25519 public key derivation is wrong"
+        assert ed25519_seed(ed25519_pem(seed)) == seed, "PEM round trip"
+        return "RFC 8032 test vector 1"
+    if not report.check("run", f"{scenario}: Ed25519 public key derivation (pure Python)", derivation):
+        return
+
+    def extra(scenario: str, run: PodRun) -> None:
+        def mapped() -> str:
+            assert run.secret_mounts, "the container mounts no Secret volume"
+            used: list[str] = []
+            for mount, local in run.secret_mounts.items():
+                argv = [(f"argument {run.argv[i - 1] if i and run.argv[i - 1].startswith('-') else i}", a)
+                        for i, a in enumerate(run.argv)]
+                for where, value in [*argv, *run.env.items()]:
+                    assert not re.search(rf"(?<![\w.\-]){re.escape(mount)}(?=/|$)", value), \
+                        f"{where} still names the pod path {mount}"
+                    if value.startswith(local + "/"):
+                        assert Path(value).is_file(), f"{where}: {value} is not a file the Secret provides"
+                        used.append(f"{where.removeprefix('argument ')} → {mount}{value[len(local):]}")
+            for key in ("STEWARD_SIGNING_KEY_FILE", "STEWARD_PREVIOUS_SIGNING_KEY_FILE"):
+                assert any(run.env.get(key, "").startswith(l + "/") for l in run.secret_mounts.values()), \
+                    f"{key}={run.env.get(key)} is not in a Secret mount"
+            i = run.argv.index("--config") if "--config" in run.argv else -1
+            assert i > 0 and any(run.argv[i + 1].startswith(l + "/") for l in run.secret_mounts.values()), \
+                f"--config is not a file in a Secret mount: {run.argv}"
+            return f"{len(run.secret_mounts)} Secret mounts ({', '.join(sorted(run.secret_mounts))}); " + ", ".join(used)
+        report.check("run", f"{scenario}: {run.workload} Secret-mounted files mapped into command line and env", mapped)
+
+        def jwks() -> str:
+            status, doc = http_json(run.ports["http"], "GET", "/oauth/jwks")
+            assert status == 200 and isinstance(doc, dict), f"GET /oauth/jwks answered {status}: {doc}"
+            keys = doc.get("keys", [])
+            assert len(keys) == 2, f"expected 2 keys (signer + previous), got {len(keys)}: {doc}"
+            for k in keys:
+                assert k.get("kty") == "OKP" and k.get("crv") == "Ed25519", f"not an Ed25519 JWK: {k}"
+                assert "d" not in k, "the JWKS publishes a private key"
+            kids = [k.get("kid") for k in keys]
+            assert all(kids) and len(set(kids)) == 2, f"kids {kids}"
+            want = {
+                b64url(ed25519_public(ed25519_seed(files[name]))): name
+                for name in ("signing-key.pem", "previous-signing-key.pem")
+            }
+            got = {k["x"] for k in keys}
+            assert got == set(want), f"JWKS x values {sorted(got)} are not the mounted keys' {sorted(want)}"
+            return "GET /oauth/jwks → 2 Ed25519 keys, x = public keys of " + " and ".join(want.values())
+        report.check("run", f"{scenario}: {run.workload} JWKS lists exactly the two mounted keys", jwks)
+
+        def registration() -> str:
+            status, doc = http_json(run.ports["http"], "GET", "/.well-known/uma-configuration")
+            assert status == 200 and isinstance(doc, dict), f"GET /.well-known/uma-configuration answered {status}: {doc}"
+            endpoint = doc.get("dynamic_client_endpoint")
+            assert endpoint, "dynamic_client_endpoint not advertised (the registration token Secret had no effect)"
+            issuer = run.env.get("STEWARD_ISSUER", "")
+            assert endpoint.startswith(issuer.rstrip("/") + "/"), f"{endpoint} is not under the issuer {issuer}"
+            path = urllib.parse.urlsplit(endpoint).path
+            meta = {"client_name": "chart-check", "redirect_uris": ["https://app.example.com/callback"]}
+            bad, body = http_json(run.ports["http"], "POST", path, meta, {"authorization": "Bearer not-the-token"})
+            assert bad in (401, 403), f"POST {path} with a wrong token answered {bad}: {body}"
+            token = run.env.get("STEWARD_REGISTRATION_TOKEN", "")
+            good, body = http_json(run.ports["http"], "POST", path, meta, {"authorization": f"Bearer {token}"})
+            assert good == 201 and isinstance(body, dict) and body.get("client_id"), \
+                f"POST {path} with the Secret's token answered {good}: {body}"
+            return f"dynamic_client_endpoint {endpoint}; wrong token → {bad}, the Secret's token → 201"
+        report.check("run", f"{scenario}: {run.workload} registration token from the Secret took effect", registration)
+
+    run_on_postgres(args, runner, r, report, scenario, "_production", files, extra)
 
 
 if __name__ == "__main__":
