@@ -112,6 +112,10 @@ impl Target {
             http_addr: loopback,
             grpc_addr: loopback,
             shutdown_grace: 2,
+            // The report goes to stdout; audit lines would drown it. (A
+            // separate server — benches/external.sh — keeps its audit log on,
+            // so those figures include its cost.)
+            audit_log: "off".into(),
             ..Settings::default()
         };
         let (bound_tx, bound_rx) = oneshot::channel();
