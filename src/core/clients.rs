@@ -188,15 +188,17 @@ impl Core {
         })?;
         self.insert_client(checked, request.owner, request.registration_token_hash)
             .await
+            .map(|(created, _)| created)
     }
 
-    /// Stores a checked client under a new id (with a new secret unless public).
+    /// Stores a checked client under a new id (with a new secret unless
+    /// public); returns it with its one-time secret, and as stored.
     pub(crate) async fn insert_client(
         &self,
         checked: CheckedClient,
         owner: Option<String>,
         registration_token_hash: Option<String>,
-    ) -> Result<CreatedClient, Error> {
+    ) -> Result<(CreatedClient, ClientRecord), Error> {
         let entropy = self.inner.entropy.as_ref();
         let client_id = secret::mint(entropy, 16)?;
         let (client_secret, secret_hash) = if checked.auth_method == AuthMethod::None {
@@ -223,7 +225,7 @@ impl Core {
             registration_token_hash,
         };
         store::clients::insert(&self.inner.store, &record).await?;
-        Ok(CreatedClient {
+        let created = CreatedClient {
             client_id,
             client_secret,
             client_name: checked.name,
@@ -233,7 +235,8 @@ impl Core {
             redirect_uris: checked.redirect_uris,
             token_endpoint_auth_method: checked.auth_method.name(),
             created_at: record.created_at,
-        })
+        };
+        Ok((created, record))
     }
 
     /// Authenticates a client by id and secret (`invalid_client` otherwise).

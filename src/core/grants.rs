@@ -11,7 +11,6 @@ use serde_json::{Map, Value};
 use super::Core;
 use super::tokens::{IssuedToken, TokenRequest};
 use crate::domain::scope::{self, ApiScope};
-use crate::domain::token::AccessTokenClaims;
 use crate::domain::{Error, UnixTime, pkce, secret};
 use crate::store::{
     self,
@@ -420,28 +419,20 @@ impl Core {
         now: UnixTime,
         refresh_token: Option<String>,
     ) -> Result<IssuedToken, Error> {
-        let ttl = i64::try_from(self.inner.policy.access_token_ttl).unwrap_or(i64::MAX);
         let authorization = scopes
             .iter()
             .any(|s| ApiScope::parse(s) == Some(ApiScope::Authorization));
-        let claims = AccessTokenClaims {
-            iss: self.inner.policy.issuer.clone(),
-            sub: grant.subject.clone(),
-            client_id: grant.client_id.clone(),
-            scope: scopes.join(" "),
-            iat: now,
-            exp: now.saturating_add(ttl),
-            jti: secret::mint(self.inner.entropy.as_ref(), 16)?,
-            rqp_claims: Some(grant.claims.clone()).filter(|c| authorization && !c.is_empty()),
-            grant: Some(grant.id.clone()),
-        };
-        let access_token = self.keys().sign(&claims)?;
+        let issued = self.sign_access_token(
+            grant.subject.clone(),
+            grant.client_id.clone(),
+            scopes,
+            Some(grant.claims.clone()).filter(|c| authorization && !c.is_empty()),
+            Some(grant.id.clone()),
+            now,
+        )?;
         Ok(IssuedToken {
-            access_token,
-            token_type: "Bearer",
-            expires_in: ttl,
-            scope: claims.scope,
             refresh_token,
+            ..issued
         })
     }
 }

@@ -167,13 +167,10 @@ impl Core {
         let registration_token = secret::mint(self.inner.entropy.as_ref(), 32)?;
         request.registration_token_hash = Some(secret::token_hash(&registration_token));
         let checked = check_client(&request)?;
-        let created = self
+        let (created, record) = self
             .insert_client(checked, request.owner, request.registration_token_hash)
             .await?;
         tracing::info!(client = %created.client_id, "client registered dynamically");
-        let record = store::clients::find(&self.inner.store, &created.client_id)
-            .await?
-            .ok_or_else(|| Error::Internal("a registered client vanished".into()))?;
         Ok(Registration {
             client_secret: Some(created.client_secret).filter(|s| !s.is_empty()),
             registration_access_token: Some(registration_token),

@@ -151,22 +151,37 @@ impl Core {
         } else {
             (client.owner.clone(), None)
         };
+        self.sign_access_token(subject, client.client_id, &scopes, rqp_claims, None, now)
+    }
+
+    /// Signs a PAT/AAT for `subject` and `client_id` (every grant's last
+    /// step). Refused when the requesting party's claims make it larger than
+    /// any bearer token Steward would accept back.
+    pub(super) fn sign_access_token(
+        &self,
+        subject: String,
+        client_id: String,
+        scopes: &[String],
+        rqp_claims: Option<serde_json::Map<String, serde_json::Value>>,
+        grant: Option<String>,
+        now: UnixTime,
+    ) -> Result<IssuedToken, Error> {
         let ttl = i64::try_from(self.inner.policy.access_token_ttl).unwrap_or(i64::MAX);
         let claims = AccessTokenClaims {
             iss: self.inner.policy.issuer.clone(),
             sub: subject,
-            client_id: client.client_id,
+            client_id,
             scope: scopes.join(" "),
             iat: now,
             exp: now.saturating_add(ttl),
             jti: secret::mint(self.inner.entropy.as_ref(), 16)?,
             rqp_claims,
-            grant: None,
+            grant,
         };
         let access_token = self.keys().sign(&claims)?;
         if access_token.len() > super::auth::MAX_TOKEN_LEN {
             return Err(Error::InvalidGrant(
-                "the assertion carries too many claims to fit in an access token".into(),
+                "the requesting party carries too many claims to fit in an access token".into(),
             ));
         }
         Ok(IssuedToken {

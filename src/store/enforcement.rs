@@ -46,12 +46,7 @@ pub async fn put(
         .await;
         match claimed {
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.sql_err(),
-                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-                ) =>
-            {
+            Err(e) if super::is_unique_violation(&e) => {
                 // Dropping the transaction rolls it back.
                 return Err(Error::invalid_request(format!(
                     "host `{host}` is already served by another resource server"

@@ -225,6 +225,15 @@ pub(crate) fn from_json_list(text: &str) -> Result<Vec<String>, Error> {
     serde_json::from_str(text).map_err(|e| Error::Internal(format!("corrupt list column: {e}")))
 }
 
+/// Whether a write failed on a primary-key or unique constraint (the
+/// database deciding a race, or a name already taken).
+pub(crate) fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
 /// Decodes a JSON object column (claims).
 pub(crate) fn from_json_object(
     text: &str,

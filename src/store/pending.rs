@@ -147,11 +147,7 @@ pub async fn hold(
     match insert_changing(store, model, &[]).await {
         Ok(()) => {}
         // Already held: nothing changed.
-        Err(e)
-            if matches!(
-                e.sql_err(),
-                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-            ) => {}
+        Err(e) if super::is_unique_violation(&e) => {}
         Err(e) => return Err(db_error(e)),
     }
     find(store, ns, access)

@@ -84,16 +84,9 @@ pub async fn create(
     );
     match insert_changing(store, model, &[change]).await {
         Ok(()) => Ok(Revision::FIRST),
-        Err(e)
-            if matches!(
-                e.sql_err(),
-                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-            ) =>
-        {
-            Err(Error::invalid_request(
-                "There is already a resource with this identifier; send If-Match to update it.",
-            ))
-        }
+        Err(e) if super::is_unique_violation(&e) => Err(Error::invalid_request(
+            "There is already a resource with this identifier; send If-Match to update it.",
+        )),
         Err(e) => Err(db_error(e)),
     }
 }

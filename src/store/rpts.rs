@@ -51,11 +51,9 @@ pub async fn insert(store: &Store, record: &RptRecord) -> Result<(), Error> {
 /// of an AAT (the database's `ux_rpts_live_aat` index decides who won).
 const RETRIES: usize = 5;
 
+/// Losing the race shows as the live-RPT index refusing the second insert.
 fn lost_race(e: &DbErr) -> bool {
-    matches!(
-        e.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
+    super::is_unique_violation(e)
 }
 
 /// Revokes the AAT's live RPTs; the changes to report (one per revoked RPT

@@ -32,7 +32,7 @@ pub async fn insert(store: &Store, record: &UserRecord) -> Result<bool, Error> {
         .await
     {
         Ok(_) => Ok(true),
-        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) if super::is_unique_violation(&e) => Ok(false),
         Err(e) => Err(db_error(e)),
     }
 }
@@ -52,12 +52,4 @@ pub async fn find(store: &Store, username: &str) -> Result<Option<UserRecord>, E
         password_hash: row.password_hash,
         created_at: row.created_at,
     }))
-}
-
-/// Whether an insert failed on a primary-key or unique constraint.
-pub(crate) fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
-    matches!(
-        e.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
 }
