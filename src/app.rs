@@ -169,11 +169,13 @@ impl Application {
             let reflection_v1 = tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(grpc::ext_authz::FILE_DESCRIPTOR_SET)
                 .build_v1()
                 .map_err(|e| Error::Internal(format!("reflection: {e}")))?;
             let reflection_v1alpha = tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(grpc::ext_authz::FILE_DESCRIPTOR_SET)
                 .build_v1alpha()
                 .map_err(|e| Error::Internal(format!("reflection: {e}")))?;
             let mut network_routes = core_routes

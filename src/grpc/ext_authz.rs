@@ -24,6 +24,11 @@ use crate::core::enforcement::{AccessCheck, CheckOutcome};
 use crate::domain::enforcement::{insufficient_challenge, uma_challenge};
 use crate::domain::{Error, secret};
 
+/// Envoy's `external_auth.proto` and its imports, for server reflection
+/// (built by `build.rs` from the protos the `envoy-types` crate ships).
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/envoy_ext_authz_descriptor.bin"));
+
 /// The `realm` of Steward's UMA challenges.
 const REALM: &str = "steward";
 

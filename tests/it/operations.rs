@@ -171,6 +171,49 @@ async fn grpc_reflection_lists_the_services() {
     app.stop().await;
 }
 
+/// `grpcurl` users call Envoy's `Check` without the protos: reflection lists
+/// the service and hands out its file with every import, so a client can
+/// build a `CheckRequest` from the descriptors alone.
+#[tokio::test]
+async fn grpc_reflection_describes_envoy_check() {
+    let app = spawn_app().await;
+    let MessageResponse::ListServicesResponse(list) =
+        reflect(&app, MessageRequest::ListServices(String::new())).await
+    else {
+        panic!("a list of services");
+    };
+    assert!(
+        list.service
+            .iter()
+            .any(|s| s.name == "envoy.service.auth.v3.Authorization"),
+        "{list:?}"
+    );
+    let MessageResponse::FileDescriptorResponse(files) = reflect(
+        &app,
+        MessageRequest::FileContainingSymbol("envoy.service.auth.v3.Authorization".into()),
+    )
+    .await
+    else {
+        panic!("a file descriptor");
+    };
+    let contains = |needle: &str| {
+        files
+            .file_descriptor_proto
+            .iter()
+            .any(|f| f.windows(needle.len()).any(|w| w == needle.as_bytes()))
+    };
+    for needle in [
+        "envoy/service/auth/v3/external_auth.proto",
+        "envoy/service/auth/v3/attribute_context.proto",
+        "envoy/config/core/v3/base.proto",
+        "google/rpc/status.proto",
+        "CheckRequest",
+    ] {
+        assert!(contains(needle), "reflection carries {needle}");
+    }
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn graceful_shutdown_completes_and_closes_the_listeners() {
     // A long grace period: stopping must not wait for idle keep-alive
