@@ -9,16 +9,18 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::config::{Role, Settings};
+use crate::config::{Role, Secret, Settings};
 use crate::core::{Clock, Core, CorePolicy, SystemClock};
 use crate::domain::Error;
-use crate::domain::secret::{Entropy, OsEntropy};
-use crate::grpc::{self, proto};
-use crate::http::{self, CoreClients, Facade};
+use crate::domain::secret::{self, Entropy, OsEntropy};
+use crate::grpc::facade_only::{self, FacadeOnly};
+use crate::grpc::{self, Transport, proto};
+use crate::http::{self, CoreClients, Facade, FacadeOptions};
+use crate::net::tls::{ClientFiles, ServerFiles, ServerTls, TlsConnector};
+use crate::net::{Incoming, PeerAddr};
 use crate::store::Store;
 
 /// How often the core re-checks the database for its health status.
@@ -37,7 +39,15 @@ pub struct Application {
     issuer: String,
     http: Option<TcpListener>,
     grpc: Option<TcpListener>,
+    health: Option<TcpListener>,
     core: Option<Core>,
+    /// TLS of the HTTP and gRPC listeners, when `tls_cert_file` is set.
+    http_tls: Option<Arc<ServerTls>>,
+    grpc_tls: Option<Arc<ServerTls>>,
+    /// What the façade presents to the core's identity services.
+    facade_credential: Option<Secret>,
+    /// TLS to an `https://` core (a façade's `core_url`).
+    core_connector: Option<TlsConnector>,
 }
 
 impl Application {
@@ -46,8 +56,8 @@ impl Application {
         Application::build_with(settings, Overrides::default()).await
     }
 
-    /// Binds the listeners the role needs, migrates the database and loads
-    /// the core (unless this is a façade-only process).
+    /// Binds the listeners the role needs, loads the TLS files, migrates the
+    /// database and loads the core (unless this is a façade-only process).
     pub async fn build_with(
         settings: Settings,
         overrides: Overrides,
@@ -66,18 +76,68 @@ impl Application {
             Role::All | Role::Core => Some(bind(settings.grpc_addr).await?),
             Role::Facade => None,
         };
+        let health = match settings.health_addr {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
         let http_addr = match &http {
             Some(listener) => listener
                 .local_addr()
                 .map_err(|e| Error::Internal(format!("listener has no address: {e}")))?,
             None => settings.http_addr,
         };
+        let scheme = if settings.serves_tls() {
+            "https"
+        } else {
+            "http"
+        };
         let issuer = settings
             .issuer
             .clone()
-            .unwrap_or_else(|| format!("http://{http_addr}"))
+            .unwrap_or_else(|| format!("{scheme}://{http_addr}"))
             .trim_end_matches('/')
             .to_string();
+        warn_if_plain_and_exposed(&issuer);
+        let (http_tls, grpc_tls) = match (&settings.tls_cert_file, &settings.tls_key_file) {
+            (Some(cert), Some(key)) => {
+                let files = ServerFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    client_ca: None,
+                };
+                let http_tls = ServerTls::load("http", &files, &[b"h2", b"http/1.1"])?;
+                let grpc_files = ServerFiles {
+                    client_ca: settings.tls_client_ca_file.clone(),
+                    ..files
+                };
+                let grpc_tls = ServerTls::load("grpc", &grpc_files, &[b"h2"])?;
+                (Some(http_tls), Some(grpc_tls))
+            }
+            _ => (None, None),
+        };
+        let core_connector = match &settings.core_url {
+            Some(url) if url.starts_with("https://") && settings.role == Role::Facade => {
+                Some(TlsConnector::load(&ClientFiles {
+                    ca: settings.core_tls_ca_file.clone(),
+                    identity: settings
+                        .core_tls_cert_file
+                        .clone()
+                        .zip(settings.core_tls_key_file.clone()),
+                })?)
+            }
+            _ => None,
+        };
+        let facade_credential = match (&settings.facade_token, settings.role) {
+            (Some(token), _) => Some(token.clone()),
+            // One process: a credential that never leaves it.
+            (None, Role::All) => Some(Secret::new(secret::mint(&OsEntropy, 32)?)),
+            (None, _) => {
+                tracing::warn!(
+                    "no facade_token: the sign-in, consent and client registration services refuse every caller"
+                );
+                None
+            }
+        };
         let core = match settings.role {
             Role::Facade => None,
             Role::All | Role::Core => {
@@ -103,7 +163,12 @@ impl Application {
             issuer,
             http,
             grpc,
+            health,
             core,
+            http_tls,
+            grpc_tls,
+            facade_credential,
+            core_connector,
         })
     }
 
@@ -115,6 +180,11 @@ impl Application {
     /// The bound gRPC address, if this process serves the core.
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
         self.grpc.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The bound health-probe address, if `health_addr` is set.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The database handle of the core (shared with its caches), if this
@@ -143,11 +213,12 @@ impl Application {
         let (reporter, health_service) = tonic_health::server::health_reporter();
         let max = self.settings.max_body_bytes;
         let grace = Duration::from_secs(self.settings.shutdown_grace);
+        let tls_reload = Duration::from_millis(self.settings.tls_reload_ms);
 
-        let mut routes = self
-            .core
-            .as_ref()
-            .map(|core| grpc::core_routes(core, max).add_service(health_service.clone()));
+        let facade_only = FacadeOnly::new(self.facade_credential.as_ref());
+        let routes = self.core.as_ref().map(|core| {
+            grpc::core_routes(core, max, &facade_only).add_service(health_service.clone())
+        });
         if let Some(core) = &self.core {
             tokio::spawn(watch_health(
                 core.store().clone(),
@@ -163,9 +234,36 @@ impl Application {
                 stop_rx.clone(),
             ));
         }
+        for tls in [&self.http_tls, &self.grpc_tls].into_iter().flatten() {
+            tokio::spawn(tls.watch(tls_reload, stop_rx.clone()));
+        }
+        if let Some(connector) = &self.core_connector {
+            tokio::spawn(connector.watch(tls_reload, stop_rx.clone()));
+        }
+        // How the façade and the health listener reach the core.
+        let core_transport = match (&routes, &self.settings.core_url) {
+            (Some(core_routes), _) => Some(grpc::in_process(core_routes.clone())),
+            (None, Some(url)) => Some(grpc::connect(url, self.core_connector.clone())?),
+            (None, None) => None,
+        }
+        .map(|transport| match &self.facade_credential {
+            Some(credential) => facade_only::with_credential(transport, credential),
+            None => transport,
+        });
+        let facade = |transport: Transport| {
+            Facade::new(
+                CoreClients::new(transport),
+                FacadeOptions {
+                    issuer: self.issuer.clone(),
+                    max_body_bytes: max,
+                    trusted_proxies: self.settings.trusted_proxy_ranges(),
+                    hsts: self.settings.serves_tls() || self.issuer.starts_with("https://"),
+                },
+            )
+        };
 
         let mut tasks = tokio::task::JoinSet::new();
-        if let (Some(listener), Some(core_routes)) = (self.grpc, routes.clone()) {
+        if let (Some(listener), Some(core_routes)) = (self.grpc, routes) {
             let reflection_v1 = tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -195,36 +293,45 @@ impl Application {
                     .max_decoding_message_size(max),
                 );
             }
+            let incoming = Incoming::new(listener, self.grpc_tls.clone())
+                .map_err(|e| Error::Internal(format!("gRPC listener: {e}")))?;
             let stop = stopped(stop_rx.clone());
             tasks.spawn(async move {
                 tonic::transport::Server::builder()
                     .trace_fn(|request| crate::telemetry::request_span(request, "grpc"))
                     .add_routes(network_routes)
-                    .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
+                    .serve_with_incoming_shutdown(incoming.into_stream(), stop)
                     .await
                     .map_err(|e| Error::Internal(format!("gRPC server failed: {e}")))
             });
         }
         if let Some(listener) = self.http {
-            let transport = match (routes.take(), &self.settings.core_url) {
-                (Some(core_routes), _) => grpc::in_process(core_routes),
-                (None, Some(url)) => grpc::connect(url)?,
-                (None, None) => {
-                    return Err(Error::invalid_request("a façade needs core_url"));
-                }
-            };
-            let facade = Facade::new(CoreClients::new(transport), self.issuer.clone(), max);
-            let app = http::router(facade);
+            let transport = core_transport
+                .clone()
+                .ok_or_else(|| Error::invalid_request("a façade needs core_url"))?;
+            let app = http::router(facade(transport));
+            let incoming = Incoming::new(listener, self.http_tls.clone())
+                .map_err(|e| Error::Internal(format!("HTTP listener: {e}")))?;
             let stop = stopped(stop_rx.clone());
             tasks.spawn(async move {
                 // The peer address feeds the per-address sign-in limit.
                 axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                    incoming,
+                    app.into_make_service_with_connect_info::<PeerAddr>(),
                 )
                 .with_graceful_shutdown(stop)
                 .await
                 .map_err(|e| Error::Internal(format!("HTTP server failed: {e}")))
+            });
+        }
+        if let (Some(listener), Some(transport)) = (self.health, core_transport) {
+            let app = http::health_router(facade(transport));
+            let stop = stopped(stop_rx.clone());
+            tasks.spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+                    .map_err(|e| Error::Internal(format!("health listener failed: {e}")))
             });
         }
 
@@ -252,6 +359,31 @@ impl Application {
                 result.map_err(|e| Error::Internal(format!("server task panicked: {e}")))?
             }
         }
+    }
+}
+
+/// Tokens and passwords cross an `http://` issuer in the clear: fine on
+/// loopback, worth a warning anywhere else (TLS may still be terminated in
+/// front of Steward, which is why this is not an error).
+fn warn_if_plain_and_exposed(issuer: &str) {
+    let Some(rest) = issuer.strip_prefix("http://") else {
+        return;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        tracing::warn!(
+            %issuer,
+            "the issuer is a plain http:// URL on a non-loopback host: tokens and passwords travel unencrypted unless TLS is terminated in front (set tls_cert_file/tls_key_file, or an https:// issuer behind a TLS proxy)"
+        );
     }
 }
 

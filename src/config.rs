@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Error;
+use crate::domain::network::IpRange;
 
 /// Which parts of Steward this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -179,6 +180,61 @@ pub struct Settings {
     pub signing_key_file: Option<std::path::PathBuf>,
     /// The previous PEM signing key, still accepted while its tokens live.
     pub previous_signing_key_file: Option<std::path::PathBuf>,
+    /// The credential the HTTP façade presents to the core's identity
+    /// services (sessions, consent, client registration), which answer no
+    /// one else. Set the same value on the core and the façade of a split
+    /// deployment; one process (`role = "all"`) mints its own when unset.
+    pub facade_token: Option<Secret>,
+    /// Proxies (CIDR ranges or addresses) whose `X-Forwarded-For` hop is
+    /// believed for the client's address (sign-in limits count by it). Empty:
+    /// the connection's peer is the client.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub trusted_proxies: Vec<String>,
+    /// PEM certificate chain: with `tls_key_file`, both listeners serve TLS
+    /// (HTTPS and gRPC over TLS). Reloaded when the files change.
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert_file`.
+    pub tls_key_file: Option<std::path::PathBuf>,
+    /// PEM CA certificates: when set, the gRPC listener requires a client
+    /// certificate issued by one of them (mutual TLS for mesh callers and the
+    /// façade). Needs `tls_cert_file`.
+    pub tls_client_ca_file: Option<std::path::PathBuf>,
+    /// How often the TLS files are checked for changes, milliseconds.
+    pub tls_reload_ms: u64,
+    /// A façade reaching an `https://` core: PEM CA certificates to verify
+    /// the core's certificate with.
+    pub core_tls_ca_file: Option<std::path::PathBuf>,
+    /// A façade's client certificate (PEM) for a core that requires mTLS.
+    pub core_tls_cert_file: Option<std::path::PathBuf>,
+    /// The private key of `core_tls_cert_file`.
+    pub core_tls_key_file: Option<std::path::PathBuf>,
+    /// An extra plain-HTTP listener serving only `/healthz` and `/readyz`,
+    /// for probes that cannot speak TLS or present a client certificate
+    /// (the kubelet's). Off when unset.
+    pub health_addr: Option<SocketAddr>,
+}
+
+/// Reads a list setting from TOML (an array) or from an environment
+/// variable (`a,b,c`).
+fn list_or_comma_separated<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match ListOrText::deserialize(deserializer)? {
+        ListOrText::List(items) => items,
+        ListOrText::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(String::from)
+            .collect(),
+    })
 }
 
 impl Default for Settings {
@@ -210,12 +266,22 @@ impl Default for Settings {
             key_rotation_days: 90,
             signing_key_file: None,
             previous_signing_key_file: None,
+            facade_token: None,
+            trusted_proxies: Vec::new(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
+            tls_reload_ms: 10_000,
+            core_tls_ca_file: None,
+            core_tls_cert_file: None,
+            core_tls_key_file: None,
+            health_addr: None,
         }
     }
 }
 
 /// The settings readable from `STEWARD_*` variables.
-const ENV_KEYS: [&str; 25] = [
+const ENV_KEYS: [&str; 35] = [
     "database_url",
     "http_addr",
     "grpc_addr",
@@ -241,6 +307,16 @@ const ENV_KEYS: [&str; 25] = [
     "key_rotation_days",
     "signing_key_file",
     "previous_signing_key_file",
+    "facade_token",
+    "trusted_proxies",
+    "tls_cert_file",
+    "tls_key_file",
+    "tls_client_ca_file",
+    "tls_reload_ms",
+    "core_tls_ca_file",
+    "core_tls_cert_file",
+    "core_tls_key_file",
+    "health_addr",
 ];
 
 impl Settings {
@@ -349,7 +425,57 @@ impl Settings {
         if self.role == Role::Facade && self.core_url.is_none() {
             return bad("role `facade` needs core_url (--core-url or STEWARD_CORE_URL)".into());
         }
+        if let Some(token) = &self.facade_token {
+            let token = token.expose();
+            if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+                return bad(
+                    "facade_token must be at least 16 printable ASCII characters without spaces"
+                        .into(),
+                );
+            }
+        } else if self.role == Role::Facade {
+            return bad(
+                "role `facade` needs facade_token (the same value as on the core), or the sign-in, consent and registration pages cannot work".into(),
+            );
+        }
+        for proxy in &self.trusted_proxies {
+            if let Err(e) = proxy.parse::<IpRange>() {
+                return bad(format!("trusted_proxies: {}", e.description()));
+            }
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return bad("tls_cert_file and tls_key_file go together".into());
+        }
+        if self.tls_client_ca_file.is_some() && self.tls_cert_file.is_none() {
+            return bad("tls_client_ca_file needs tls_cert_file and tls_key_file".into());
+        }
+        if self.core_tls_cert_file.is_some() != self.core_tls_key_file.is_some() {
+            return bad("core_tls_cert_file and core_tls_key_file go together".into());
+        }
+        if !(100..=3_600_000).contains(&self.tls_reload_ms) {
+            return bad("tls_reload_ms must be between 100 and 3600000".into());
+        }
+        if let Some(url) = &self.core_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return bad(format!(
+                "core_url `{url}` must be an http:// or https:// URL"
+            ));
+        }
         Ok(())
+    }
+
+    /// The trusted proxy ranges (validated by [`Settings::validate`]).
+    pub fn trusted_proxy_ranges(&self) -> Vec<IpRange> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+
+    /// Whether both listeners serve TLS.
+    pub fn serves_tls(&self) -> bool {
+        self.tls_cert_file.is_some()
     }
 }
 
@@ -398,11 +524,108 @@ mod tests {
     }
 
     #[test]
-    fn facade_needs_a_core_url() {
+    fn facade_needs_a_core_url_and_a_facade_token() {
         let settings = Settings {
             role: Role::Facade,
+            facade_token: Some(Secret::new("a-facade-token-of-length")),
             ..Settings::default()
         };
-        assert!(settings.validate().is_err());
+        assert!(settings.validate().is_err(), "no core_url");
+        let settings = Settings {
+            core_url: Some("http://core:50051".into()),
+            ..settings
+        };
+        assert!(settings.validate().is_ok());
+        assert!(
+            Settings {
+                facade_token: None,
+                ..settings.clone()
+            }
+            .validate()
+            .is_err(),
+            "no facade_token"
+        );
+        for weak in [
+            "short",
+            "has spaces in the token",
+            "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}",
+        ] {
+            assert!(
+                Settings {
+                    facade_token: Some(Secret::new(weak)),
+                    ..settings.clone()
+                }
+                .validate()
+                .is_err(),
+                "{weak}"
+            );
+        }
+        assert!(
+            Settings {
+                core_url: Some("core:50051".into()),
+                ..settings
+            }
+            .validate()
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn tls_and_proxy_settings_are_checked() {
+        let ok = Settings::default();
+        let cases = [
+            Settings {
+                tls_cert_file: Some("cert.pem".into()),
+                ..ok.clone()
+            },
+            Settings {
+                tls_client_ca_file: Some("ca.pem".into()),
+                ..ok.clone()
+            },
+            Settings {
+                core_tls_cert_file: Some("c.pem".into()),
+                ..ok.clone()
+            },
+            Settings {
+                trusted_proxies: vec!["10.0.0.0/33".into()],
+                ..ok.clone()
+            },
+            Settings {
+                tls_reload_ms: 0,
+                ..ok.clone()
+            },
+        ];
+        for bad in cases {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+        let good = Settings {
+            tls_cert_file: Some("cert.pem".into()),
+            tls_key_file: Some("key.pem".into()),
+            tls_client_ca_file: Some("ca.pem".into()),
+            trusted_proxies: vec!["10.0.0.0/8".into(), "::1".into()],
+            ..ok
+        };
+        assert!(good.validate().is_ok());
+        assert!(good.serves_tls());
+        assert_eq!(good.trusted_proxy_ranges().len(), 2);
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_toml_lists_and_comma_separated_text() {
+        let from_list: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string("trusted_proxies = [\"10.0.0.0/8\", \"::1\"]"))
+            .extract()
+            .unwrap();
+        assert_eq!(from_list.trusted_proxies, vec!["10.0.0.0/8", "::1"]);
+        let from_text: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string(
+                "trusted_proxies = \"10.0.0.0/8, 192.168.0.0/16\"",
+            ))
+            .extract()
+            .unwrap();
+        assert_eq!(
+            from_text.trusted_proxies,
+            vec!["10.0.0.0/8", "192.168.0.0/16"]
+        );
     }
 }

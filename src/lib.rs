@@ -8,6 +8,8 @@
 //! - [`grpc`]: the tonic services over the core, and error ⇄ `Status` mapping.
 //! - [`http`]: the thin axum façade presenting the OAuth/UMA endpoints; it
 //!   reaches the core only through the generated gRPC clients.
+//! - [`net`]: the accept loop under both listeners and TLS from files that
+//!   are reloaded when they change.
 //! - [`config`], [`telemetry`], [`app`]: settings, tracing/metrics, and the
 //!   [`app::Application`] that wires it all onto listeners.
 //! - [`guard`]: the resource server's side for Rust services, a tower layer
@@ -31,6 +33,8 @@ pub mod guard;
 pub mod http;
 #[cfg(feature = "server")]
 pub mod loadtest;
+#[cfg(feature = "server")]
+pub mod net;
 #[cfg(feature = "server")]
 pub mod store;
 #[cfg(feature = "server")]

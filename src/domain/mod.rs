@@ -6,6 +6,7 @@ pub mod change;
 pub mod enforcement;
 pub mod error;
 pub mod namespace;
+pub mod network;
 pub mod pkce;
 pub mod policy;
 pub mod resource_set;

@@ -8,6 +8,7 @@ mod changes;
 mod convert;
 mod enforcement;
 pub mod ext_authz;
+pub mod facade_only;
 mod identity;
 mod permissions;
 mod resource_sets;
@@ -63,8 +64,14 @@ pub type Transport = BoxCloneSyncService<
 #[error("core transport: {0}")]
 pub struct TransportError(#[source] BoxError);
 
-/// The core services as gRPC routes (without health and reflection).
-pub fn core_routes(core: &Core, max_message_bytes: usize) -> tonic::service::Routes {
+/// The core services as gRPC routes (without health and reflection). The
+/// identity services answer only callers `facade` admits.
+pub fn core_routes(
+    core: &Core,
+    max_message_bytes: usize,
+    facade: &facade_only::FacadeOnly,
+) -> tonic::service::Routes {
+    use tonic::service::interceptor::InterceptedService;
     tonic::service::Routes::new(
         ResourceSetServiceServer::new(resource_sets::ResourceSets::new(core.clone()))
             .max_decoding_message_size(max_message_bytes),
@@ -97,18 +104,21 @@ pub fn core_routes(core: &Core, max_message_bytes: usize) -> tonic::service::Rou
         ChangeServiceServer::new(changes::Changes::new(core.clone()))
             .max_decoding_message_size(max_message_bytes),
     )
-    .add_service(
+    .add_service(InterceptedService::new(
         SessionServiceServer::new(identity::Identity::new(core.clone()))
             .max_decoding_message_size(max_message_bytes),
-    )
-    .add_service(
+        facade.clone(),
+    ))
+    .add_service(InterceptedService::new(
         ConsentServiceServer::new(identity::Identity::new(core.clone()))
             .max_decoding_message_size(max_message_bytes),
-    )
-    .add_service(
+        facade.clone(),
+    ))
+    .add_service(InterceptedService::new(
         ClientRegistrationServiceServer::new(identity::Identity::new(core.clone()))
             .max_decoding_message_size(max_message_bytes),
-    )
+        facade.clone(),
+    ))
 }
 
 /// A transport that calls the routes directly: no socket, no TCP hop.
@@ -120,13 +130,23 @@ pub fn in_process(routes: tonic::service::Routes) -> Transport {
     ))
 }
 
-/// A transport to a core at `url` (e.g. `http://core:50051`), connected lazily.
-pub fn connect(url: &str) -> Result<Transport, Error> {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+/// A transport to a core at `url` (`http://core:50051`, or `https://…`
+/// through `tls`), connected lazily.
+pub fn connect(url: &str, tls: Option<crate::net::tls::TlsConnector>) -> Result<Transport, Error> {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
         .map_err(|e| Error::invalid_request(format!("invalid core URL `{url}`: {e}")))?
         .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30))
-        .connect_lazy();
+        .timeout(Duration::from_secs(30));
+    let channel = if url.starts_with("https://") {
+        let tls = tls.ok_or_else(|| {
+            Error::invalid_request(format!(
+                "core URL `{url}` is https but no TLS client is set up"
+            ))
+        })?;
+        endpoint.connect_with_connector_lazy(tls)
+    } else {
+        endpoint.connect_lazy()
+    };
     Ok(BoxCloneSyncService::new(
         channel.map_err(|e| TransportError(BoxError::from(e))),
     ))

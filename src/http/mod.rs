@@ -25,6 +25,7 @@ use tonic_health::pb::health_client::HealthClient;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::domain::network::{IpRange, client_address};
 use crate::grpc::Transport;
 use crate::grpc::proto::authorization_service_client::AuthorizationServiceClient;
 use crate::grpc::proto::client_registration_service_client::ClientRegistrationServiceClient;
@@ -107,6 +108,20 @@ pub struct FacadeState {
     max_body_bytes: usize,
     /// The issuer is https: browser cookies are `Secure` and `__Host-`.
     secure_cookies: bool,
+    /// Proxies whose `X-Forwarded-For` hop names the client.
+    trusted_proxies: Vec<IpRange>,
+    /// Answers carry `Strict-Transport-Security` (served over TLS, or behind
+    /// an https issuer).
+    hsts: bool,
+}
+
+/// How a façade is set up.
+#[derive(Debug, Clone)]
+pub struct FacadeOptions {
+    pub issuer: String,
+    pub max_body_bytes: usize,
+    pub trusted_proxies: Vec<IpRange>,
+    pub hsts: bool,
 }
 
 impl std::ops::Deref for Facade {
@@ -118,14 +133,30 @@ impl std::ops::Deref for Facade {
 }
 
 impl Facade {
-    /// A façade for `issuer` calling the core through `clients`.
-    pub fn new(clients: CoreClients, issuer: String, max_body_bytes: usize) -> Facade {
+    /// A façade calling the core through `clients`.
+    pub fn new(clients: CoreClients, options: FacadeOptions) -> Facade {
         Facade(std::sync::Arc::new(FacadeState {
             clients,
-            secure_cookies: issuer.starts_with("https://"),
-            issuer: issuer.trim_end_matches('/').to_string(),
-            max_body_bytes,
+            secure_cookies: options.issuer.starts_with("https://"),
+            issuer: options.issuer.trim_end_matches('/').to_string(),
+            max_body_bytes: options.max_body_bytes,
+            trusted_proxies: options.trusted_proxies,
+            hsts: options.hsts,
         }))
+    }
+
+    /// The client's address: the connection's peer, or the hop a trusted
+    /// proxy vouches for in `X-Forwarded-For`.
+    pub fn client_address(
+        &self,
+        peer: std::net::IpAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> std::net::IpAddr {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.to_str().unwrap_or("?"));
+        client_address(peer, forwarded, &self.trusted_proxies)
     }
 
     fn url(&self, path: &str) -> String {
@@ -144,10 +175,41 @@ fn authorized<T>(message: T, authorization: Option<&str>) -> tonic::Request<T> {
     request
 }
 
+/// `Strict-Transport-Security` on HTTPS answers: a browser that once came
+/// over TLS never falls back to plain HTTP for a year.
+const HSTS: &str = "max-age=31536000";
+
 /// The façade's router, with tracing, metrics and a request timeout.
 pub fn router(facade: Facade) -> Router {
     // Install the recorder before the first request is counted.
     let _ = crate::telemetry::metrics_handle();
+    let hsts = facade.hsts;
+    let router = routes(facade);
+    if hsts {
+        router.layer(axum::middleware::map_response(
+            |mut response: axum::response::Response| async move {
+                response.headers_mut().insert(
+                    axum::http::header::STRICT_TRANSPORT_SECURITY,
+                    axum::http::HeaderValue::from_static(HSTS),
+                );
+                response
+            },
+        ))
+    } else {
+        router
+    }
+}
+
+/// Only `/healthz` and `/readyz`, for the plain health listener that probes
+/// reach when the main listeners speak TLS (or require client certificates).
+pub fn health_router(facade: Facade) -> Router {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .with_state(facade)
+}
+
+fn routes(facade: Facade) -> Router {
     let rs = paths::RESOURCE_SET_REGISTRATION;
     Router::new()
         .route(paths::CONFIGURATION, get(discovery::configuration))

@@ -24,6 +24,8 @@ pub struct Browser {
     client: reqwest::Client,
     cookies: Mutex<HashMap<String, String>>,
     base: String,
+    /// Headers sent with every request (a proxy's `X-Forwarded-For`, say).
+    extra_headers: Mutex<Vec<(String, String)>>,
 }
 
 /// One answer the browser got.
@@ -86,14 +88,42 @@ fn unescape(text: &str) -> String {
 impl Browser {
     /// A browser with no cookies for `app`.
     pub fn new(app: &TestApp) -> Browser {
+        Browser::on(&app.http, None)
+    }
+
+    /// A browser for the façade at `base`, connecting from `local` (any
+    /// 127.0.0.0/8 address works on Linux: a second client machine).
+    pub fn on(base: &str, local: Option<std::net::IpAddr>) -> Browser {
         Browser {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .local_address(local)
                 .build()
                 .unwrap(),
             cookies: Mutex::new(HashMap::new()),
-            base: app.http.clone(),
+            base: base.to_string(),
+            extra_headers: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Sends `name: value` with every later request (repeat for duplicates).
+    pub fn add_header(&self, name: &str, value: &str) {
+        self.extra_headers
+            .lock()
+            .unwrap()
+            .push((name.into(), value.into()));
+    }
+
+    /// Stops sending the headers added so far.
+    pub fn clear_headers(&self) {
+        self.extra_headers.lock().unwrap().clear();
+    }
+
+    fn with_extra_headers(&self, mut request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        for (name, value) in self.extra_headers.lock().unwrap().iter() {
+            request = request.header(name, value);
+        }
+        request
     }
 
     fn absolute(&self, url: &str) -> String {
@@ -158,8 +188,7 @@ impl Browser {
     /// GET, sending this browser's cookies.
     pub async fn get(&self, url: &str) -> Page {
         let response = self
-            .client
-            .get(self.absolute(url))
+            .with_extra_headers(self.client.get(self.absolute(url)))
             .header("cookie", self.cookie_header())
             .send()
             .await
@@ -170,8 +199,7 @@ impl Browser {
     /// POSTs a form, sending this browser's cookies.
     pub async fn post(&self, url: &str, form: &[(String, String)]) -> Page {
         let response = self
-            .client
-            .post(self.absolute(url))
+            .with_extra_headers(self.client.post(self.absolute(url)))
             .header("cookie", self.cookie_header())
             .form(form)
             .send()

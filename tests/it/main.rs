@@ -29,4 +29,5 @@ mod rpt_status;
 mod smoke;
 mod split_mode;
 mod tokens;
+mod trust;
 mod webdriver;

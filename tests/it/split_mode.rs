@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use steward::app::Application;
-use steward::config::{Role, Settings};
+use steward::config::{Role, Secret, Settings};
 use steward::core::clients::NewClient;
 use steward::core::{Clock, Core, CorePolicy, SystemClock};
 use steward::domain::rpt::Permission;
@@ -20,6 +20,8 @@ use tokio::task::JoinHandle;
 use crate::helpers::test_settings;
 
 const ISSUER: &str = "http://steward.test";
+/// What the façade presents to the core's identity services.
+pub const FACADE_TOKEN: &str = "split-mode-facade-token";
 
 /// A process started with `Application::run`, stopped by [`Process::stop`].
 struct Process {
@@ -61,9 +63,15 @@ impl Drop for Process {
 
 /// A façade-only Application for `core_url` (it never opens the database).
 async fn facade(core_url: String) -> (String, Process) {
+    facade_with_token(core_url, FACADE_TOKEN).await
+}
+
+/// A façade presenting `token` to the core's identity services.
+async fn facade_with_token(core_url: String, token: &str) -> (String, Process) {
     let mut settings: Settings = test_settings().await;
     settings.role = Role::Facade;
     settings.core_url = Some(core_url);
+    settings.facade_token = Some(Secret::new(token));
     settings.issuer = Some(ISSUER.to_string());
     let app = Application::build(settings).await.expect("façade builds");
     assert!(app.grpc_addr().is_none(), "a façade serves no gRPC");
@@ -81,6 +89,7 @@ async fn a_facade_serves_the_protection_api_through_a_remote_core() {
     let mut settings = test_settings().await;
     settings.role = Role::Core;
     settings.issuer = Some(ISSUER.to_string());
+    settings.facade_token = Some(Secret::new(FACADE_TOKEN));
     let database_url = settings.database_url.expose().to_string();
     let core_app = Application::build(settings.clone())
         .await
@@ -335,4 +344,95 @@ async fn a_facade_whose_core_is_down_answers_503_temporarily_unavailable() {
         assert_eq!(body["error"], "temporarily_unavailable", "{body}");
     }
     process.stop().await;
+}
+
+/// A core-only process (`facade_token` as given) with a user `alice`:
+/// its gRPC URL and the process.
+async fn core_with_user(facade_token: Option<&str>) -> (String, Process) {
+    let mut settings = test_settings().await;
+    settings.role = Role::Core;
+    settings.issuer = Some(ISSUER.to_string());
+    settings.facade_token = facade_token.map(Secret::new);
+    let core_app = Application::build(settings).await.expect("core builds");
+    core_app
+        .core()
+        .expect("a core")
+        .create_user(steward::core::users::NewUser {
+            username: "alice".into(),
+            password: Secret::new(PASSWORD),
+            claims: serde_json::Map::new(),
+        })
+        .await
+        .expect("user created");
+    let core_url = format!("http://{}", core_app.grpc_addr().expect("core listens"));
+    (core_url, Process::start(core_app))
+}
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Signs alice in through the façade at `http`; the final status.
+async fn sign_in_through(http: &str) -> u16 {
+    let browser = crate::browser_support::Browser::on(http, None);
+    let page = browser.get("/signin").await;
+    if page.status != 200 {
+        return page.status;
+    }
+    browser.sign_in_on(&page, "alice", PASSWORD).await.status
+}
+
+#[tokio::test]
+async fn only_a_facade_with_the_cores_facade_token_reaches_the_identity_services() {
+    use steward::grpc::proto::ListProvidersRequest;
+    use steward::grpc::proto::session_service_client::SessionServiceClient;
+
+    let (core_url, core) = core_with_user(Some(FACADE_TOKEN)).await;
+    let (http, good) = facade(core_url.clone()).await;
+    assert_eq!(
+        sign_in_through(&http).await,
+        303,
+        "the façade signs alice in"
+    );
+    let (wrong_http, wrong) = facade_with_token(core_url.clone(), "not-the-facade-token").await;
+    let refused = sign_in_through(&wrong_http).await;
+    assert!(
+        refused >= 400,
+        "a façade with another token gets no sign-in page: {refused}"
+    );
+
+    // Straight to the core's gRPC port: refused, unless the caller holds
+    // the token (which is what makes the façade the façade).
+    let channel = tonic::transport::Channel::from_shared(core_url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut sessions = SessionServiceClient::new(channel);
+    let outside = sessions
+        .list_providers(ListProvidersRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(outside.code(), tonic::Code::PermissionDenied);
+    let mut with_token = tonic::Request::new(ListProvidersRequest {});
+    with_token.metadata_mut().insert(
+        steward::grpc::facade_only::CREDENTIAL_HEADER,
+        FACADE_TOKEN.parse().unwrap(),
+    );
+    assert!(sessions.list_providers(with_token).await.is_ok());
+
+    good.stop().await;
+    wrong.stop().await;
+    core.stop().await;
+}
+
+#[tokio::test]
+async fn a_core_without_a_facade_token_serves_no_identity_service() {
+    let (core_url, core) = core_with_user(None).await;
+    let (http, facade) = facade(core_url).await;
+    let status = sign_in_through(&http).await;
+    assert!(status >= 400, "{status}");
+    // The protection API does not depend on it.
+    let ready = reqwest::get(format!("{http}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    facade.stop().await;
+    core.stop().await;
 }

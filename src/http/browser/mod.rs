@@ -381,8 +381,8 @@ pub async fn sign_in(
             .to_string();
         let password = param(&form, "password").unwrap_or_default().to_string();
         let address = extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
+            .get::<axum::extract::ConnectInfo<crate::net::PeerAddr>>()
+            .map(|c| facade.client_address(c.0.0.ip(), &headers).to_string())
             .unwrap_or_default();
         let answer = facade
             .clients
