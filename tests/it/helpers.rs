@@ -26,6 +26,8 @@ pub struct TestApp {
     pub http: String,
     /// `http://127.0.0.1:PORT` of the gRPC core.
     pub grpc: String,
+    /// `http://127.0.0.1:PORT` of the plain health listener, if `health_addr` is set.
+    pub health: Option<String>,
     pub issuer: String,
     pub database_url: String,
     pub clock: Arc<ManualClock>,
@@ -111,8 +113,14 @@ pub async fn spawn_settings(settings: Settings) -> TestApp {
     )
     .await
     .expect("application builds");
-    let http = format!("http://{}", app.http_addr().expect("http listener"));
-    let grpc = format!("http://{}", app.grpc_addr().expect("grpc listener"));
+    let scheme = if settings.serves_tls() {
+        "https"
+    } else {
+        "http"
+    };
+    let http = format!("{scheme}://{}", app.http_addr().expect("http listener"));
+    let grpc = format!("{scheme}://{}", app.grpc_addr().expect("grpc listener"));
+    let health = app.health_addr().map(|addr| format!("http://{addr}"));
     let issuer = app.issuer().to_string();
     // The app's own store handle: writes the tests make through it drop the
     // server's caches at once, as the server's own writes do.
@@ -127,6 +135,7 @@ pub async fn spawn_settings(settings: Settings) -> TestApp {
     TestApp {
         http,
         grpc,
+        health,
         issuer,
         database_url,
         clock,

@@ -28,6 +28,7 @@ mod resource_sets;
 mod rpt_status;
 mod smoke;
 mod split_mode;
+mod tls;
 mod tokens;
 mod trust;
 mod webdriver;
