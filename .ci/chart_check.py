@@ -38,6 +38,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -75,12 +76,14 @@ SECRET_ENV = {
     "STEWARD_DATABASE_URL",
     "STEWARD_REGISTRATION_TOKEN",
     "STEWARD_EXT_AUTHZ_TOKEN",
+    "STEWARD_FACADE_TOKEN",
 }
 
 # Test stand-ins for Secret references when running the binary.
 TEST_SECRETS = {
     "registration-token": "ci-registration-token-0123456789",
     "token": "ci-ext-authz-token-0123456789",
+    "facade-token": "ci-facade-token-0123456789abcdef",
 }
 
 
@@ -151,6 +154,46 @@ def secret_files() -> dict[str, str]:
         "signing-key.pem": ed25519_pem(os.urandom(32)),
         "previous-signing-key.pem": ed25519_pem(os.urandom(32)),
         "steward.toml": TRUSTED_ISSUERS_TOML,
+    }
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    proc = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"openssl {' '.join(args)}: {proc.stderr}"
+
+
+def tls_secret_files(workdir: Path) -> dict[str, str]:
+    """A test CA, a server certificate for the Services (and 127.0.0.1, where
+    this check maps them), and a façade client certificate, as cert-manager
+    would write them into the kubernetes.io/tls Secrets: `tls.crt`,
+    `tls.key`, `ca.crt` for the server Secret, and `SECRET/KEY` entries for
+    the façade's client Secret."""
+    d = workdir / "pki"
+    d.mkdir(parents=True, exist_ok=True)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+            "-subj", "/CN=steward chart-check CA", "-keyout", "ca.key", "-out", "ca.crt",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
+
+    def leaf(name: str, cn: str, ext: str) -> None:
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", f"/CN={cn}",
+                "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d)
+        (d / f"{name}.ext").write_text(ext)
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-days", "2", "-out", f"{name}.crt", "-extfile", f"{name}.ext", cwd=d)
+    sans = ",".join(f"DNS:{RELEASE}-steward{sfx}{dom}" for sfx in ("", "-grpc") for dom in ("", f".{NAMESPACE}", f".{NAMESPACE}.svc"))
+    leaf("server", "steward", f"subjectAltName={sans},DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
+    leaf("facade", "steward-facade", "extendedKeyUsage=clientAuth\n")
+    read = lambda name: (d / name).read_text()
+    return {
+        "tls.crt": read("server.crt"),
+        "tls.key": read("server.key"),
+        "ca.crt": read("ca.crt"),
+        "steward-facade-client/tls.crt": read("facade.crt"),
+        "steward-facade-client/tls.key": read("facade.key"),
+        # For this check's own client calls (never mounted).
+        "ca-file": str(d / "ca.crt"),
+        "facade-cert-file": str(d / "facade.crt"),
+        "facade-key-file": str(d / "facade.key"),
     }
 
 
@@ -366,18 +409,28 @@ def check_invariants(r: Rendered) -> str:
             args = c.get("args", [])
             role = args[args.index("--role") + 1] if "--role" in args else "?"
             need(args[:1] == ["serve"] and role in ("all", "core", "facade"), f"{where}: args {args}")
+            tls = bool(r.values.get("tls", {}).get("existingSecret"))
+            if tls:
+                # The kubelet's gRPC probe speaks no TLS: every probe uses the plain health port.
+                need(ports.get("health") == 8081, f"{where}: health port 8081 with TLS")
+                for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                    need(c.get(probe, {}).get("httpGet", {}).get("port") == "health", f"{where}: {probe} on the health port")
+                need("STEWARD_TLS_CERT_FILE" in env and "STEWARD_TLS_KEY_FILE" in env, f"{where}: TLS files")
+            if mode == "split":
+                need("secretKeyRef" in env.get("STEWARD_FACADE_TOKEN", {}).get("valueFrom", {}),
+                     f"{where}: split mode: STEWARD_FACADE_TOKEN from the Secret")
             if role in ("all", "core"):
                 need(ports.get("grpc") == 50051, f"{where}: grpc port 50051")
-                need("grpc" in c.get("startupProbe", {}), f"{where}: gRPC startupProbe")
+                need(tls or "grpc" in c.get("startupProbe", {}), f"{where}: gRPC startupProbe")
                 need("STEWARD_DATABASE_URL" in env, f"{where}: STEWARD_DATABASE_URL")
                 migrate = env.get("STEWARD_MIGRATE_ON_START", {}).get("value")
                 need(migrate == ("false" if postgres and r.of_kind("Job") else "true"),
                      f"{where}: STEWARD_MIGRATE_ON_START={migrate}")
-            if role == "core":
+            if role == "core" and not tls:
                 for probe in ("readinessProbe", "livenessProbe"):
                     need("grpc" in c.get(probe, {}), f"{where}: gRPC {probe}")
                 need("http" not in ports, f"{where}: core pods serve no HTTP")
-            if role in ("all", "facade"):
+            if role in ("all", "facade") and not tls:
                 need(ports.get("http") == 8080, f"{where}: http port 8080")
                 need(c.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/healthz", f"{where}: liveness /healthz")
                 need(c.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/readyz", f"{where}: readiness /readyz")
@@ -385,6 +438,7 @@ def check_invariants(r: Rendered) -> str:
                 need("grpc" not in ports, f"{where}: façade pods serve no gRPC")
                 need("STEWARD_DATABASE_URL" not in env, f"{where}: the façade needs no database")
                 url = urllib.parse.urlsplit(env.get("STEWARD_CORE_URL", {}).get("value", ""))
+                need(url.scheme == ("https" if tls else "http"), f"{where}: STEWARD_CORE_URL scheme {url.scheme}")
                 grpc_svc = [s for s in services if s["spec"]["ports"][0].get("appProtocol") == "grpc"]
                 need(grpc_svc and url.hostname and url.hostname.split(".")[0] == grpc_svc[0]["metadata"]["name"]
                      and url.port == grpc_svc[0]["spec"]["ports"][0]["port"],
@@ -471,6 +525,14 @@ BAD_VALUES: list[tuple[str, dict[str, Any], str]] = [
      {"database": {"existingSecret": "db"}, "autoscaling": {"enabled": True, "minReplicas": 5, "maxReplicas": 2}},
      "larger than maxReplicas"),
     ("Ingress without settings.issuer", {"ingress": {"enabled": True}}, "settings.issuer"),
+    ("mode: split without facadeToken",
+     {"mode": "split", "database": {"existingSecret": "db"}}, "facadeToken.existingSecret"),
+    ("tls.requireClientCert without tls.existingSecret", {"tls": {"requireClientCert": True}}, "tls.existingSecret"),
+    ("split mTLS without the façade's client certificate",
+     {"mode": "split", "database": {"existingSecret": "db"}, "facadeToken": {"existingSecret": "f"},
+      "tls": {"existingSecret": "t", "requireClientCert": True}}, "tls.facadeClientSecret"),
+    ("settings.trustedProxies: a host name", {"settings": {"trustedProxies": ["proxy.example.com"]}},
+     "/settings/trustedProxies"),
 ]
 
 
@@ -685,9 +747,22 @@ def free_port() -> int:
 NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def http_get(port: int, path: str, timeout: float) -> tuple[int, str]:
+def tls_ca(run: "PodRun") -> str | None:
+    """The CA file (in the pod's TLS Secret mount) to verify a pod that
+    serves TLS with; None for plain HTTP."""
+    if "STEWARD_TLS_CERT_FILE" not in run.env:
+        return None
+    return str(Path(run.env["STEWARD_TLS_CERT_FILE"]).parent / "ca.crt")
+
+
+def http_get(port: int, path: str, timeout: float, ca: str | None = None) -> tuple[int, str]:
+    scheme = "https" if ca else "http"
+    opener = NO_PROXY_OPENER
+    if ca:
+        context = ssl.create_default_context(cafile=ca)
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
     try:
-        with NO_PROXY_OPENER.open(f"http://127.0.0.1:{port}{path}", timeout=timeout) as resp:
+        with opener.open(f"{scheme}://127.0.0.1:{port}{path}", timeout=timeout) as resp:
             return resp.status, resp.read(4096).decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
         return e.code, e.read(4096).decode("utf-8", "replace")
@@ -846,7 +921,7 @@ class Runner:
                 return f"127.0.0.1:{free_port()}"
             return f"127.0.0.1:{ports[port]}"
 
-        for key in ("STEWARD_HTTP_ADDR", "STEWARD_GRPC_ADDR"):
+        for key in ("STEWARD_HTTP_ADDR", "STEWARD_GRPC_ADDR", "STEWARD_HEALTH_ADDR"):
             if key in env:
                 env[key] = rewrite_bind(env[key])
         for key, value in list(env.items()):
@@ -881,11 +956,13 @@ class Runner:
         assert items, f"{where}: no items, so this check cannot tell which keys the pod expects"
         default_mode = vol["secret"].get("defaultMode", 0o644)
         for item in items:
-            assert item["key"] in files, f"{where}: no test content for key {item['key']!r}"
+            # A key of one named Secret (SECRET/KEY), else any Secret's key.
+            content = files.get(f"{vol['secret'].get('secretName')}/{item['key']}", files.get(item["key"]))
+            assert content is not None, f"{where}: no test content for key {item['key']!r}"
             target = local / item["path"]
             assert target.resolve().is_relative_to(local.resolve()), f"{where}: item path {item['path']} escapes the mount"
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(files[item["key"]], encoding="utf-8")
+            target.write_text(content, encoding="utf-8")
             target.chmod(item.get("mode", default_mode))
         local.chmod(0o555)
 
@@ -1001,7 +1078,7 @@ class Runner:
                                   lambda run=run, kind=kind, probe=probe: self.probe(run, kind, probe))
                 if "http" in run.ports:
                     def metrics(run: PodRun = run) -> str:
-                        status, body = http_get(run.ports["http"], "/metrics", 5)
+                        status, body = http_get(run.ports["http"], "/metrics", 5, tls_ca(run))
                         assert status == 200 and "# TYPE" in body, f"/metrics answered {status}: {body[:200]}"
                         return "GET /metrics → 200 (Prometheus text)"
                     rep.check(section, f"{scenario}: {run.workload} /metrics (ServiceMonitor target)", metrics)
@@ -1236,6 +1313,11 @@ def main() -> int:
                 split = rendered.get("examples/split")
                 if split is not None:
                     run_split(args, runner, split, report)
+                split_mtls = rendered.get("examples/split-mtls")
+                if split_mtls is not None:
+                    run_split_mtls(args, runner, split_mtls, report, work)
+                else:
+                    report.add("run", "examples/split-mtls", "FAIL", "did not render, so it was not run")
                 production = rendered.get(PRODUCTION_SECRETS)
                 if production is not None:
                     run_production(args, runner, production, report)
@@ -1282,6 +1364,52 @@ def one_job(jobs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_split(args: argparse.Namespace, runner: Runner, split: Rendered, report: Report) -> None:
     run_on_postgres(args, runner, split, report, "split (core + facade, PostgreSQL)")
+
+
+def run_split_mtls(args: argparse.Namespace, runner: Runner, r: Rendered, report: Report, work: Path) -> None:
+    """examples/split-mtls with test certificates in the TLS Secrets: the
+    façade serves HTTPS and reaches its core over mutual TLS; the core
+    refuses gRPC callers without a client certificate of the CA."""
+    scenario = "split-mtls (core + facade over mTLS, PostgreSQL)"
+    files: dict[str, str] = {}
+
+    def pki() -> str:
+        files.update(tls_secret_files(work))
+        return "CA, server (Services + 127.0.0.1) and façade client certificates made with openssl"
+    if not report.check("run", f"{scenario}: test PKI", pki):
+        return
+
+    def extra(scenario: str, run: PodRun) -> None:
+        if "http" in run.ports:
+            def https() -> str:
+                status, body = http_get(run.ports["http"], "/readyz", 10, files["ca-file"])
+                assert status == 200, f"GET https://…/readyz answered {status}: {body[:200]}"
+                status, _ = http_get(run.ports["http"], "/.well-known/uma-configuration", 10, files["ca-file"])
+                assert status == 200, f"discovery over HTTPS answered {status}"
+                return "HTTPS /readyz → 200 (the core answered the façade over mTLS), discovery → 200"
+            report.check("run", f"{scenario}: {run.workload} serves HTTPS and reaches the core over mTLS", https)
+        if "grpc" in run.ports:
+            def mtls() -> str:
+                import grpc
+                from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+                def check(cert: bytes | None, key: bytes | None) -> str:
+                    creds = grpc.ssl_channel_credentials(Path(files["ca-file"]).read_bytes(), key, cert)
+                    with grpc.secure_channel(f"127.0.0.1:{run.ports['grpc']}", creds,
+                                             options=[("grpc.enable_http_proxy", 0)]) as channel:
+                        try:
+                            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+                        except grpc.RpcError as e:
+                            return f"rpc error {e.code().name}"
+                        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+                with_cert = check(Path(files["facade-cert-file"]).read_bytes(), Path(files["facade-key-file"]).read_bytes())
+                assert with_cert == "SERVING", f"with the façade's client certificate: {with_cert}"
+                without = check(None, None)
+                assert without != "SERVING", "a caller without a client certificate was served"
+                return f"gRPC health over TLS: with a client certificate → {with_cert}, without → {without}"
+            report.check("run", f"{scenario}: {run.workload} requires client certificates on gRPC", mtls)
+
+    run_on_postgres(args, runner, r, report, scenario, "_mtls", files, extra)
 
 
 def http_json(port: int, method: str, path: str, body: Any = None,

@@ -264,6 +264,7 @@ async fn serve(settings: Settings) -> Result<(), Error> {
     // Handlers are in place before the ports are announced, so a SIGTERM
     // that follows the banner is always a graceful shutdown.
     let shutdown = shutdown_signal()?;
+    let settings_tls = settings.serves_tls();
     let app = Application::build(settings).await?;
     let http = app
         .http_addr()
@@ -271,8 +272,12 @@ async fn serve(settings: Settings) -> Result<(), Error> {
     let grpc = app
         .grpc_addr()
         .map_or_else(|| "-".to_string(), |a| a.to_string());
+    let health = app
+        .health_addr()
+        .map_or_else(|| "-".to_string(), |a| a.to_string());
     println!(
-        "steward listening: http={http} grpc={grpc} issuer={}",
+        "steward listening: http={http} grpc={grpc} health={health} tls={} issuer={}",
+        if settings_tls { "on" } else { "off" },
         app.issuer()
     );
     tracing::info!(%http, %grpc, issuer = app.issuer(), "steward started");

@@ -85,7 +85,7 @@ app.kubernetes.io/part-of: steward
 
 {{/* The core's gRPC URL for façades. */}}
 {{- define "steward.coreUrl" -}}
-{{- printf "http://%s.%s.svc:%d" (include "steward.grpcServiceName" .) .Release.Namespace (int .Values.service.grpc.port) }}
+{{- printf "%s://%s.%s.svc:%d" (ternary "https" "http" (not (empty .Values.tls.existingSecret))) (include "steward.grpcServiceName" .) .Release.Namespace (int .Values.service.grpc.port) }}
 {{- end }}
 
 {{- define "steward.terminationGracePeriodSeconds" -}}
@@ -116,6 +116,15 @@ Refuses combinations the schema cannot express with a readable message.
 {{- end }}
 {{- else if .Values.persistence.enabled }}
 {{- fail "persistence.enabled is for SQLite only; with database.existingSecret (PostgreSQL) Steward keeps no local state" }}
+{{- end }}
+{{- if and (eq .Values.mode "split") (not .Values.facadeToken.existingSecret) }}
+{{- fail "mode: split needs facadeToken.existingSecret: the core's sign-in, consent and registration services answer only a façade presenting that token" }}
+{{- end }}
+{{- if and .Values.tls.requireClientCert (not .Values.tls.existingSecret) }}
+{{- fail "tls.requireClientCert needs tls.existingSecret (its ca.crt issues the accepted client certificates)" }}
+{{- end }}
+{{- if and (eq .Values.mode "split") .Values.tls.requireClientCert (not .Values.tls.facadeClientSecret) }}
+{{- fail "mode: split with tls.requireClientCert needs tls.facadeClientSecret: the façade's client certificate for the core" }}
 {{- end }}
 {{- if and .Values.ingress.enabled (not .Values.settings.issuer) }}
 {{- fail "ingress.enabled: set settings.issuer to the public URL (e.g. https://steward.example.com) so tokens and discovery name it" }}

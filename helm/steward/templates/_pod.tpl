@@ -14,6 +14,8 @@ Call with (dict "root" $ "component" "server|core|facade").
 {{- $servesGrpc := ne $component "facade" -}}
 {{- $runsCore := ne $component "facade" -}}
 {{- $cv := include "steward.componentValues" . | fromJson -}}
+{{- $tls := $v.tls.existingSecret -}}
+{{- $facadeClientCert := and $tls $v.tls.requireClientCert (eq $component "facade") -}}
 metadata:
   labels:
     {{- include "steward.labels" $root | nindent 4 }}
@@ -124,6 +126,33 @@ spec:
         - name: STEWARD_CORE_URL
           value: {{ include "steward.coreUrl" $root | quote }}
         {{- end }}
+        {{- with $v.facadeToken.existingSecret }}
+        - name: STEWARD_FACADE_TOKEN
+          valueFrom:
+            secretKeyRef:
+              name: {{ . }}
+              key: {{ $v.facadeToken.key }}
+        {{- end }}
+        {{- if $tls }}
+        - name: STEWARD_TLS_CERT_FILE
+          value: /etc/steward/tls/tls.crt
+        - name: STEWARD_TLS_KEY_FILE
+          value: /etc/steward/tls/tls.key
+        {{- if and $servesGrpc $v.tls.requireClientCert }}
+        - name: STEWARD_TLS_CLIENT_CA_FILE
+          value: /etc/steward/tls/ca.crt
+        {{- end }}
+        {{- if eq $component "facade" }}
+        - name: STEWARD_CORE_TLS_CA_FILE
+          value: /etc/steward/tls/ca.crt
+        {{- end }}
+        {{- if $facadeClientCert }}
+        - name: STEWARD_CORE_TLS_CERT_FILE
+          value: /etc/steward/facade-tls/tls.crt
+        - name: STEWARD_CORE_TLS_KEY_FILE
+          value: /etc/steward/facade-tls/tls.key
+        {{- end }}
+        {{- end }}
         {{- with $v.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -138,7 +167,37 @@ spec:
           containerPort: 50051
           protocol: TCP
         {{- end }}
+        {{- if $tls }}
+        - name: health
+          containerPort: 8081
+          protocol: TCP
+        {{- end }}
       {{- $p := $v.probes }}
+      {{- if $tls }}
+      # TLS on 8080/50051 (the kubelet's gRPC probe speaks no TLS): every
+      # probe goes to the plain health listener, which serves nothing else.
+      startupProbe:
+        httpGet:
+          path: {{ ternary "/healthz" "/readyz" (eq $component "facade") }}
+          port: health
+        periodSeconds: {{ $p.startup.periodSeconds }}
+        timeoutSeconds: {{ $p.startup.timeoutSeconds }}
+        failureThreshold: {{ $p.startup.failureThreshold }}
+      readinessProbe:
+        httpGet:
+          path: /readyz
+          port: health
+        periodSeconds: {{ $p.readiness.periodSeconds }}
+        timeoutSeconds: {{ $p.readiness.timeoutSeconds }}
+        failureThreshold: {{ $p.readiness.failureThreshold }}
+      livenessProbe:
+        httpGet:
+          path: /healthz
+          port: health
+        periodSeconds: {{ $p.liveness.periodSeconds }}
+        timeoutSeconds: {{ $p.liveness.timeoutSeconds }}
+        failureThreshold: {{ $p.liveness.failureThreshold }}
+      {{- else }}
       {{- if eq $component "facade" }}
       startupProbe:
         httpGet:
@@ -189,6 +248,7 @@ spec:
         timeoutSeconds: {{ $p.liveness.timeoutSeconds }}
         failureThreshold: {{ $p.liveness.failureThreshold }}
       {{- end }}
+      {{- end }}
       lifecycle:
         # Distroless has no shell: the kubelet sleeps (Kubernetes >= 1.30)
         # while endpoints drop this pod, then Steward gets SIGTERM, reports
@@ -213,6 +273,16 @@ spec:
         {{- if and $runsCore $v.trustedIssuers.existingSecret }}
         - name: config
           mountPath: /etc/steward/config
+          readOnly: true
+        {{- end }}
+        {{- if $tls }}
+        - name: tls
+          mountPath: /etc/steward/tls
+          readOnly: true
+        {{- end }}
+        {{- if $facadeClientCert }}
+        - name: facade-tls
+          mountPath: /etc/steward/facade-tls
           readOnly: true
         {{- end }}
   volumes:
@@ -247,5 +317,31 @@ spec:
         items:
           - key: {{ $v.trustedIssuers.key }}
             path: steward.toml
+    {{- end }}
+    {{- if $tls }}
+    - name: tls
+      secret:
+        secretName: {{ $tls }}
+        defaultMode: 0440
+        items:
+          - key: tls.crt
+            path: tls.crt
+          - key: tls.key
+            path: tls.key
+          {{- if or $v.tls.requireClientCert (eq $component "facade") }}
+          - key: ca.crt
+            path: ca.crt
+          {{- end }}
+    {{- end }}
+    {{- if $facadeClientCert }}
+    - name: facade-tls
+      secret:
+        secretName: {{ $v.tls.facadeClientSecret }}
+        defaultMode: 0440
+        items:
+          - key: tls.crt
+            path: tls.crt
+          - key: tls.key
+            path: tls.key
     {{- end }}
 {{- end }}
