@@ -18,6 +18,7 @@ mod helpers;
 mod idp;
 mod in_browser;
 mod keys;
+mod not_before;
 mod operations;
 mod parity;
 mod permissions;
