@@ -27,6 +27,7 @@ mod registration;
 mod replicas;
 mod resource_sets;
 mod rpt_status;
+mod sign_in_limits;
 mod smoke;
 mod split_mode;
 mod tokens;
