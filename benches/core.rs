@@ -99,6 +99,7 @@ fn jwt(c: &mut Criterion) {
         iat: 1_000,
         exp: 4_600,
         jti: "jti".into(),
+        nbf: None,
         rqp_claims: None,
         grant: None,
     };

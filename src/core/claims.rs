@@ -210,15 +210,12 @@ impl TrustedIssuers {
                 _ => "the token is invalid".to_string(),
             })?
             .claims;
-        let exp = claims
-            .get("exp")
-            .and_then(Value::as_i64)
-            .ok_or("the token has no exp")?;
-        if now >= exp + LEEWAY {
+        let exp = numeric_date(&claims, "exp")?.ok_or("the token has no exp")?;
+        if now_f64(now.saturating_sub(LEEWAY)) >= exp {
             return Err("the token expired".into());
         }
-        if let Some(nbf) = claims.get("nbf").and_then(Value::as_i64)
-            && now + LEEWAY < nbf
+        if let Some(nbf) = numeric_date(&claims, "nbf")?
+            && nbf > now_f64(now.saturating_add(LEEWAY))
         {
             return Err("the token is not valid yet".into());
         }
@@ -267,6 +264,25 @@ impl TrustedIssuers {
     }
 }
 
+/// A NumericDate claim (RFC 7519 §2: seconds, possibly fractional);
+/// `None` when absent. Any other JSON is refused rather than skipped, so an
+/// `nbf` written as a string or a fraction cannot dodge its check.
+fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, Refusal> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(value) => value
+            .as_f64()
+            .filter(|seconds| seconds.is_finite())
+            .map(Some)
+            .ok_or_else(|| format!("the token's {name} is not a date")),
+    }
+}
+
+/// `now` for comparing with a NumericDate (exact: Unix times fit an f64).
+fn now_f64(now: UnixTime) -> f64 {
+    now as f64
+}
+
 fn find_key(
     keys: Option<&(JwkSet, Instant)>,
     kid: Option<&str>,
@@ -284,4 +300,27 @@ fn find_key(
         return Some(Err("the key is not for the token's algorithm".into()));
     }
     Some(DecodingKey::from_jwk(jwk).map_err(|_| "the issuer's key is unusable".to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dates_are_numbers_and_nothing_else() {
+        let claims = |value: Value| json!({ "nbf": value }).as_object().cloned().unwrap();
+        assert_eq!(
+            numeric_date(&claims(json!(1_000)), "nbf"),
+            Ok(Some(1_000.0))
+        );
+        assert_eq!(
+            numeric_date(&claims(json!(1_000.5)), "nbf"),
+            Ok(Some(1_000.5))
+        );
+        assert_eq!(numeric_date(&Map::new(), "nbf"), Ok(None));
+        for odd in [json!("1000"), json!(null), json!([1_000]), json!({})] {
+            assert!(numeric_date(&claims(odd), "nbf").is_err());
+        }
+    }
 }

@@ -31,7 +31,7 @@ pub struct KeyRing {
     verifying: HashMap<String, DecodingKey>,
     jwks: String,
     /// Tokens whose signature was already checked (only genuine ones get
-    /// here; expiry and scope are still checked on every use).
+    /// here; validity period and scope are still checked on every use).
     verified: RwLock<HashMap<String, Arc<AccessTokenClaims>>>,
 }
 
@@ -40,7 +40,7 @@ const MAX_VERIFIED: usize = 20_000;
 
 /// Seconds a retired key keeps verifying beyond the access-token lifetime
 /// (the clock skew tokens are accepted with).
-const RETIRED_KEY_GRACE: i64 = 60;
+const RETIRED_KEY_GRACE: i64 = crate::domain::token::CLOCK_SKEW;
 
 /// How often a replica reloads its keys even when no rotation was seen
 /// (retired keys age out of the JWKS).
@@ -286,8 +286,9 @@ impl KeyRing {
 
     /// Verifies signature and shape, remembering genuine tokens so a token
     /// used again costs a map lookup instead of an Ed25519 verification.
-    /// Issuer, expiry and scope are checked by
-    /// [`AccessTokenClaims::authorize`] against the core's clock on every use.
+    /// Issuer, validity period (`exp`, `iat`, `nbf`) and scope are checked
+    /// by [`AccessTokenClaims::authorize`] against the core's clock on every
+    /// use, never remembered.
     pub fn verify(&self, token: &str) -> Result<Arc<AccessTokenClaims>, Error> {
         let known = self
             .verified
@@ -325,6 +326,9 @@ impl KeyRing {
             .get(&kid)
             .ok_or_else(|| invalid("the token was not signed by this server"))?;
         let mut validation = Validation::new(Algorithm::EdDSA);
+        // Time is not checked here: this runs once per token (the result is
+        // remembered) and would read the system clock. `exp`, `iat` and
+        // `nbf` are checked by `AccessTokenClaims::authorize` on every use.
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.validate_aud = false;
@@ -377,6 +381,7 @@ mod tests {
             iat: 0,
             exp: 10,
             jti: "j".into(),
+            nbf: None,
             rqp_claims: None,
             grant: None,
         }
@@ -394,6 +399,31 @@ mod tests {
         assert!(
             jwks["keys"][0].get("d").is_none(),
             "private part must not be published"
+        );
+    }
+
+    #[test]
+    fn a_remembered_token_is_still_held_to_its_nbf_on_every_use() {
+        use crate::domain::scope::ApiScope;
+        let keys = ring(7, "k1");
+        let early = AccessTokenClaims {
+            exp: 10_000,
+            nbf: Some(5_000),
+            ..claims()
+        };
+        let token = keys.sign(&early).unwrap();
+        for _ in 0..2 {
+            let verified = keys.verify(&token).unwrap();
+            assert!(matches!(
+                verified.authorize("http://as", 1_000, ApiScope::Protection),
+                Err(Error::InvalidToken(_))
+            ));
+        }
+        let verified = keys.verify(&token).unwrap();
+        assert!(
+            verified
+                .authorize("http://as", 5_000, ApiScope::Protection)
+                .is_ok()
         );
     }
 

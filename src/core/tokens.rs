@@ -175,6 +175,7 @@ impl Core {
             iat: now,
             exp: now.saturating_add(ttl),
             jti: secret::mint(self.inner.entropy.as_ref(), 16)?,
+            nbf: None,
             rqp_claims,
             grant,
         };

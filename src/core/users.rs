@@ -9,10 +9,11 @@ use super::grants::SignedInUser;
 use crate::domain::{Error, UnixTime, secret};
 use crate::store::{self, sessions::SessionRecord, users::UserRecord};
 
-/// Failed sign-ins one account may take per window before it is locked for
-/// the rest of that window.
+/// Sign-in attempts checked per account per window: once that many have
+/// failed, the account is locked for the rest of the window.
 pub const MAX_ACCOUNT_FAILURES: u32 = 5;
-/// Failed sign-ins one network address may make per window.
+/// Sign-in attempts checked per network address per window (only failures
+/// stay counted).
 pub const MAX_ADDRESS_FAILURES: u32 = 20;
 /// The window those limits count in, seconds.
 pub const FAILURE_WINDOW: i64 = 15 * 60;
@@ -102,9 +103,18 @@ impl Core {
         }
     }
 
-    /// Signs a user in with a password. Refused while the account or the
-    /// address has too many recent failures; the hash runs even for unknown
-    /// users so timing does not tell which exist.
+    /// Signs a user in with a password.
+    ///
+    /// Each attempt is counted against its address and its account *before*
+    /// the password is checked, and the count returned by that same atomic
+    /// step decides: an attempt whose count is over a limit is refused
+    /// without hashing. So however many attempts arrive at once, on however
+    /// many replicas, no more wrong passwords are checked in a window than
+    /// [`MAX_ADDRESS_FAILURES`] per address and [`MAX_ACCOUNT_FAILURES`] per
+    /// account (a correct sign-in starts the account's count again). A wrong
+    /// password leaves its attempt counted; a right one clears the account's
+    /// count and gives the address back its attempt. Checked attempts hash
+    /// even for unknown users, so timing does not tell which exist.
     pub async fn sign_in(
         &self,
         username: &str,
@@ -112,6 +122,12 @@ impl Core {
         address: &str,
     ) -> Result<OpenedSession, Error> {
         let refused = || Error::AccessDenied("the username or password is wrong".into());
+        let too_many = || {
+            tracing::warn!("sign-in refused: too many failed attempts");
+            Error::TooManyAttempts(
+                "too many failed sign-in attempts; try again in a few minutes".into(),
+            )
+        };
         if username.len() > 256 || password.len() > MAX_PASSWORD || address.len() > 128 {
             return Err(refused());
         }
@@ -119,14 +135,20 @@ impl Core {
         let now = self.now();
         let account_key = format!("account:{}", username.to_lowercase());
         let address_key = format!("address:{address}");
-        let account = store::sign_in::failures(store, &account_key, now, FAILURE_WINDOW).await?;
+        // The address first: an address out of attempts then costs the
+        // accounts it tries nothing.
         let from_address =
-            store::sign_in::failures(store, &address_key, now, FAILURE_WINDOW).await?;
-        if account >= MAX_ACCOUNT_FAILURES || from_address >= MAX_ADDRESS_FAILURES {
-            tracing::warn!("sign-in refused: too many failed attempts");
-            return Err(Error::TooManyAttempts(
-                "too many failed sign-in attempts; try again in a few minutes".into(),
-            ));
+            store::sign_in::reserve(store, &address_key, now, FAILURE_WINDOW).await?;
+        if from_address.count > i64::from(MAX_ADDRESS_FAILURES) {
+            return Err(too_many());
+        }
+        let account = store::sign_in::reserve(store, &account_key, now, FAILURE_WINDOW).await?;
+        if account.count > i64::from(MAX_ACCOUNT_FAILURES) {
+            // Not checked, so no failure of the address: someone whose
+            // account another locked does not lock the address too. (The
+            // address's count never drops below its checked failures.)
+            store::sign_in::give_back(store, &address_key, &from_address).await?;
+            return Err(too_many());
         }
         let user = store::users::find(store, username).await?;
         let ok = !password.is_empty()
@@ -140,14 +162,21 @@ impl Core {
                 .await?;
         match user {
             Some(user) if ok => {
-                store::sign_in::clear(store, &account_key).await?;
+                let (record, opened) =
+                    self.new_session(&user.username, LOCAL_ISSUER, user.claims)?;
+                store::sign_in::succeed(
+                    store,
+                    &account_key,
+                    &address_key,
+                    &from_address,
+                    &record,
+                    record.created_at,
+                )
+                .await?;
                 tracing::info!("user signed in");
-                self.open_session(&user.username, LOCAL_ISSUER, user.claims)
-                    .await
+                Ok(opened)
             }
             _ => {
-                store::sign_in::record_failure(store, &account_key, now, FAILURE_WINDOW).await?;
-                store::sign_in::record_failure(store, &address_key, now, FAILURE_WINDOW).await?;
                 tracing::info!("sign-in failed");
                 Err(refused())
             }
@@ -161,6 +190,18 @@ impl Core {
         issuer: &str,
         claims: Map<String, Value>,
     ) -> Result<OpenedSession, Error> {
+        let (record, opened) = self.new_session(subject, issuer, claims)?;
+        store::sessions::insert(&self.inner.store, &record, record.created_at).await?;
+        Ok(opened)
+    }
+
+    /// A new session: the record to store, and what its user gets.
+    fn new_session(
+        &self,
+        subject: &str,
+        issuer: &str,
+        claims: Map<String, Value>,
+    ) -> Result<(SessionRecord, OpenedSession), Error> {
         let now = self.now();
         let token = secret::mint(self.inner.entropy.as_ref(), 32)?;
         let ttl = i64::try_from(self.inner.policy.session_ttl).unwrap_or(i64::MAX);
@@ -172,15 +213,15 @@ impl Core {
             created_at: now,
             expires_at: now.saturating_add(ttl),
         };
-        store::sessions::insert(&self.inner.store, &record, now).await?;
-        Ok(OpenedSession {
+        let opened = OpenedSession {
             token,
             user: SignedInUser {
                 subject: subject.to_string(),
                 claims,
             },
             expires_at: record.expires_at,
-        })
+        };
+        Ok((record, opened))
     }
 
     /// The user a session cookie belongs to, if it is alive.

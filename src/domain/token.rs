@@ -7,6 +7,11 @@ use serde_json::{Map, Value};
 use super::scope::{self, ApiScope};
 use super::{Error, Namespace, UnixTime};
 
+/// Seconds a token may claim to start (`iat`, `nbf`) ahead of this server's
+/// clock: replicas' clocks drift apart a little, and a token one replica
+/// issued must work at once on another. Expiry has no such allowance.
+pub const CLOCK_SKEW: i64 = 60;
+
 /// The claims of a Steward access token (a signed JWT).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessTokenClaims {
@@ -22,6 +27,10 @@ pub struct AccessTokenClaims {
     pub iat: UnixTime,
     /// Expires at.
     pub exp: UnixTime,
+    /// Not valid before (Steward does not set it; a token that names it is
+    /// held to it, within [`CLOCK_SKEW`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<UnixTime>,
     /// Unique token id.
     pub jti: String,
     /// Verified claims about the requesting party (from a JWT-bearer
@@ -35,8 +44,10 @@ pub struct AccessTokenClaims {
 }
 
 impl AccessTokenClaims {
-    /// Checks what the signature cannot: issuer, expiry, and that the token
-    /// opens `api`. Returns the namespace the token speaks for.
+    /// Checks what the signature cannot: issuer, validity period (`exp`,
+    /// `iat`, `nbf`), and that the token opens `api`. Runs on every use
+    /// (verified signatures are remembered, these checks are not). Returns
+    /// the namespace the token speaks for.
     pub fn authorize(
         &self,
         issuer: &str,
@@ -70,7 +81,8 @@ impl AccessTokenClaims {
         if now >= self.exp {
             return Err(Error::InvalidToken("the access token expired".into()));
         }
-        if self.iat > now + 60 {
+        let latest_start = now.saturating_add(CLOCK_SKEW);
+        if self.iat > latest_start || self.nbf.is_some_and(|nbf| nbf > latest_start) {
             return Err(Error::InvalidToken("the token is not valid yet".into()));
         }
         if !scope::grants(&self.scope, api) {
@@ -126,6 +138,7 @@ mod tests {
             iat: 1_000,
             exp: 4_600,
             jti: "j".into(),
+            nbf: None,
             rqp_claims: None,
             grant: None,
         }
@@ -164,6 +177,64 @@ mod tests {
             claims.authorize("https://as.example.com", 100, ApiScope::Protection),
             Err(Error::InvalidToken(_))
         ));
+    }
+
+    #[test]
+    fn a_token_is_not_valid_before_its_nbf_beyond_the_skew() {
+        let at = |nbf: Option<UnixTime>, now: UnixTime| {
+            let claims = AccessTokenClaims { nbf, ..pat() };
+            (
+                claims.authorize("https://as.example.com", now, ApiScope::Protection),
+                claims.requester("https://as.example.com", now),
+            )
+        };
+        // An hour ahead: refused on both APIs.
+        let (pat_use, aat_use) = at(Some(2_000 + 3_600), 2_000);
+        assert!(matches!(pat_use, Err(Error::InvalidToken(_))));
+        assert!(matches!(aat_use, Err(Error::InvalidToken(_))));
+        // One second beyond the skew: refused; at the skew: accepted.
+        assert!(matches!(
+            at(Some(2_000 + CLOCK_SKEW + 1), 2_000).0,
+            Err(Error::InvalidToken(_))
+        ));
+        assert!(at(Some(2_000 + CLOCK_SKEW), 2_000).0.is_ok());
+        assert!(at(Some(2_000 + 30), 2_000).0.is_ok());
+        // Past, or absent: accepted.
+        assert!(at(Some(1_500), 2_000).0.is_ok());
+        assert!(at(None, 2_000).0.is_ok());
+        // A token becomes valid once the clock reaches its nbf (less the skew).
+        assert!(at(Some(2_600), 2_000).0.is_err());
+        assert!(at(Some(2_600), 2_600 - CLOCK_SKEW).0.is_ok());
+        assert!(at(Some(2_600), 2_600).0.is_ok());
+        // An nbf cannot bring forward a token whose iat is ahead.
+        let early = AccessTokenClaims {
+            iat: 2_000 + 3_600,
+            nbf: Some(1_000),
+            ..pat()
+        };
+        assert!(
+            early
+                .authorize("https://as.example.com", 2_000, ApiScope::Protection)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn nbf_is_read_from_the_token_and_only_as_a_whole_number() {
+        let mut json = serde_json::to_value(pat()).unwrap();
+        assert!(json.get("nbf").is_none(), "not written when absent");
+        json["nbf"] = serde_json::json!(5_000);
+        let claims: AccessTokenClaims = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(claims.nbf, Some(5_000));
+        // Other shapes do not parse, so the token is refused, not unchecked.
+        for odd in [
+            serde_json::json!(5_000.5),
+            serde_json::json!("5000"),
+            serde_json::json!(u64::MAX),
+        ] {
+            json["nbf"] = odd;
+            assert!(serde_json::from_value::<AccessTokenClaims>(json.clone()).is_err());
+        }
     }
 
     #[test]

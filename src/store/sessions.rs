@@ -1,7 +1,7 @@
 //! Browser sessions at Steward's sign-in pages, stored by the SHA-256 of
 //! the cookie value only.
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use serde_json::{Map, Value};
 
 use super::entities::user_session;
@@ -24,11 +24,19 @@ pub struct SessionRecord {
 
 /// Stores a new session (and drops sessions that expired before `now`).
 pub async fn insert(store: &Store, record: &SessionRecord, now: UnixTime) -> Result<(), Error> {
+    insert_on(store.db(), record, now).await.map_err(db_error)
+}
+
+/// [`insert`] on a connection or inside a transaction.
+pub(super) async fn insert_on(
+    conn: &impl ConnectionTrait,
+    record: &SessionRecord,
+    now: UnixTime,
+) -> Result<(), DbErr> {
     user_session::Entity::delete_many()
         .filter(user_session::Column::ExpiresAt.lte(now))
-        .exec(store.db())
-        .await
-        .map_err(db_error)?;
+        .exec(conn)
+        .await?;
     let model = user_session::ActiveModel {
         token_hash: Set(record.token_hash.clone()),
         subject: Set(record.subject.clone()),
@@ -38,9 +46,8 @@ pub async fn insert(store: &Store, record: &SessionRecord, now: UnixTime) -> Res
         expires_at: Set(record.expires_at),
     };
     user_session::Entity::insert(model)
-        .exec_without_returning(store.db())
-        .await
-        .map_err(db_error)?;
+        .exec_without_returning(conn)
+        .await?;
     Ok(())
 }
 

@@ -535,6 +535,14 @@ async fn refused_assertions_are_invalid_grant_and_change_nothing() {
             "not yet valid",
             idp.token("alice", json!({"nbf": now + 3600}), exp + 3600),
         ),
+        (
+            "not yet valid, nbf with a fraction",
+            idp.token("alice", json!({"nbf": now as f64 + 3600.5}), exp + 3600),
+        ),
+        (
+            "nbf as a string",
+            idp.token("alice", json!({"nbf": (now + 3600).to_string()}), exp),
+        ),
         ("tampered payload", tampered),
         ("garbage", "garbage".to_string()),
         ("three garbage segments", "a.b.c".to_string()),
@@ -549,8 +557,11 @@ async fn refused_assertions_are_invalid_grant_and_change_nothing() {
         assert_eq!(app.dump().await, before, "{what}: database unchanged");
     }
 
-    // Control: the same client with a good assertion is served.
+    // Control: the same client with a good assertion is served, also one
+    // whose nbf is a few seconds ahead (within the clock skew allowed).
     access_token(jwt_bearer(&app, &client, Some(&valid), AUTHORIZATION).await).await;
+    let nearly = idp.token("alice", json!({"nbf": now + 10}), exp);
+    access_token(jwt_bearer(&app, &client, Some(&nearly), AUTHORIZATION).await).await;
     app.stop().await;
 }
 

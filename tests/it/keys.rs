@@ -12,7 +12,7 @@ use tokio::process::Command;
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
-fn kid_of(token: &str) -> String {
+pub(crate) fn kid_of(token: &str) -> String {
     let header = token.split('.').next().unwrap();
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
     header["kid"].as_str().unwrap().to_string()
@@ -60,7 +60,7 @@ async fn works(app: &TestApp, pat: &str) -> u16 {
 }
 
 /// The stored private key (base64 PKCS#8 DER) of `kid`.
-async fn private_key(app: &TestApp, kid: &str) -> Option<Vec<u8>> {
+pub(crate) async fn private_key(app: &TestApp, kid: &str) -> Option<Vec<u8>> {
     let db = Database::connect(app.database_url.as_str()).await.unwrap();
     let row = db
         .query_one_raw(Statement::from_string(
