@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::Core;
 use super::grants::SignedInUser;
-use crate::domain::{Error, UnixTime, secret};
+use crate::domain::{Error, UnixTime, network, secret};
 use crate::store::{self, sessions::SessionRecord, users::UserRecord};
 
 /// Sign-in attempts checked per account per window: once that many have
@@ -134,7 +134,12 @@ impl Core {
         let store = &self.inner.store;
         let now = self.now();
         let account_key = format!("account:{}", username.to_lowercase());
-        let address_key = format!("address:{address}");
+        // IPv6 clients count by their /64 (see `network::limit_key`); the
+        // façade always sends an address, so an unparsable one is kept as is.
+        let address_key = match address.parse::<std::net::IpAddr>() {
+            Ok(ip) => format!("address:{}", network::limit_key(ip)),
+            Err(_) => format!("address:{address}"),
+        };
         // The address first: an address out of attempts then costs the
         // accounts it tries nothing.
         let from_address =

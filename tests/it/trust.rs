@@ -192,3 +192,28 @@ async fn a_trusted_proxy_names_the_client_and_forged_hops_are_skipped() {
     assert_eq!(sign_in_status(&direct, "dave").await, 303);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn ipv6_clients_share_the_budget_of_their_64() {
+    let app: TestApp = spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    for user in ["alice", "bob"] {
+        app.create_user(user, PASSWORD, json!({})).await;
+    }
+    // Twenty failures, each from a fresh address of one /64.
+    for n in 1..=20 {
+        let browser = behind_proxy(&app, &[&format!("2001:db8:1:2::{n:x}")]);
+        let page = browser.get("/signin").await;
+        fail_sign_ins(&browser, &page, 1, &format!("v6-{n}")).await;
+    }
+    assert_eq!(
+        sign_in_status(&behind_proxy(&app, &["2001:db8:1:2:ffff::1"]), "alice").await,
+        429,
+        "another address of the same /64 is out of attempts"
+    );
+    assert_eq!(
+        sign_in_status(&behind_proxy(&app, &["2001:db8:1:3::1"]), "bob").await,
+        303,
+        "the next /64 is not"
+    );
+    app.stop().await;
+}
