@@ -366,8 +366,18 @@ impl Application {
 /// loopback, worth a warning anywhere else (TLS may still be terminated in
 /// front of Steward, which is why this is not an error).
 fn warn_if_plain_and_exposed(issuer: &str) {
+    if plain_and_exposed(issuer) {
+        tracing::warn!(
+            %issuer,
+            "the issuer is a plain http:// URL on a non-loopback host: tokens and passwords travel unencrypted unless TLS is terminated in front (set tls_cert_file/tls_key_file, or an https:// issuer behind a TLS proxy)"
+        );
+    }
+}
+
+/// Whether `issuer` is `http://` on a host other than loopback.
+fn plain_and_exposed(issuer: &str) -> bool {
     let Some(rest) = issuer.strip_prefix("http://") else {
-        return;
+        return false;
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host = match authority.rsplit_once(':') {
@@ -379,12 +389,7 @@ fn warn_if_plain_and_exposed(issuer: &str) {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
-    if !loopback {
-        tracing::warn!(
-            %issuer,
-            "the issuer is a plain http:// URL on a non-loopback host: tokens and passwords travel unencrypted unless TLS is terminated in front (set tls_cert_file/tls_key_file, or an https:// issuer behind a TLS proxy)"
-        );
-    }
+    !loopback
 }
 
 async fn stopped(mut stop: watch::Receiver<bool>) {
@@ -453,6 +458,33 @@ async fn refresh_caches(
         tokio::select! {
             () = tokio::time::sleep(interval) => {},
             _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_issuers_off_loopback_are_exposed() {
+        for exposed in [
+            "http://auth.example.com",
+            "http://10.0.0.5:8080",
+            "http://[2001:db8::1]:8080/realms/x",
+            "http://0.0.0.0:8080",
+        ] {
+            assert!(plain_and_exposed(exposed), "{exposed}");
+        }
+        for fine in [
+            "https://auth.example.com",
+            "http://127.0.0.1:8080",
+            "http://127.9.9.9",
+            "http://localhost:8080",
+            "http://LOCALHOST",
+            "http://[::1]:8080",
+        ] {
+            assert!(!plain_and_exposed(fine), "{fine}");
         }
     }
 }
