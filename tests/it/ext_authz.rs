@@ -1371,3 +1371,71 @@ async fn client_made_identity_headers_never_reach_the_upstream() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn old_host_claims_are_brought_to_the_normal_form() {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::ConnectionTrait;
+
+    // A database as the previous version left it: claims per `host:port`,
+    // two servers sharing a host across ports, spellings as written.
+    let url = crate::helpers::fresh_database_url().await;
+    let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
+    Migrator::up(&db, Some(8)).await.unwrap();
+    let profile = |hosts: &[&str]| {
+        json!({"hosts": hosts, "methods": {"GET": ["view"]},
+               "upstream_headers": {"subject": "x-steward-subject", "client": "x-steward-client",
+                                    "scopes": "x-steward-scopes"}})
+        .to_string()
+    };
+    for (client, hosts, at) in [
+        ("rs-a", vec!["photoz.example.com"], 100),
+        ("rs-b", vec!["photoz.example.com:8080", "b.example"], 200),
+        ("rs-c", vec!["[0:0::1]:8080", "xn--bcher-kva.example"], 50),
+    ] {
+        db.execute_unprepared(&format!(
+            "INSERT INTO enforcement_profiles (client_id, profile, updated_at) VALUES ('{client}', '{}', {at})",
+            profile(&hosts)
+        ))
+        .await
+        .unwrap();
+        for host in hosts {
+            db.execute_unprepared(&format!(
+                "INSERT INTO enforcement_hosts (host, client_id) VALUES ('{host}', '{client}')"
+            ))
+            .await
+            .unwrap();
+        }
+    }
+    db.close().await.unwrap();
+
+    // The server migrates on start.
+    let app = spawn_app_with(|s| s.database_url = steward::config::Secret::new(url.clone())).await;
+    let dump = app.dump().await;
+    for (host, client) in [
+        ("photoz.example.com", "rs-a"),
+        ("b.example", "rs-b"),
+        ("[::1]", "rs-c"),
+        ("xn--bcher-kva.example", "rs-c"),
+    ] {
+        assert!(
+            dump.contains(&format!("host: \"{host}\", client_id: \"{client}\"")),
+            "{host} → {client} in {dump}"
+        );
+    }
+    assert!(!dump.contains("photoz.example.com:8080"), "{dump}");
+    assert!(!dump.contains("[0:0::1]"), "{dump}");
+    assert!(
+        dump.contains(r#"\"hosts\":[\"b.example\"]"#),
+        "the younger profile lost the shared host: {dump}"
+    );
+    assert!(
+        dump.contains(r#"\"hosts\":[\"[::1]:8080\",\"xn--bcher-kva.example\"]"#),
+        "{dump}"
+    );
+    // Port 8080 of A's host is A's (no sets: unmatched, A's headers).
+    let answer = ask(&app, &req("photoz.example.com:8080", "GET", "/x")).await;
+    let (_, http, _, body) = denied(&answer);
+    assert_eq!(http, 403, "{body}");
+    app.stop().await;
+}
