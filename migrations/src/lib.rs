@@ -12,6 +12,7 @@ mod m20261201_000005_enforcement;
 mod m20261201_000006_changes;
 mod m20261201_000007_end_users;
 mod m20261201_000008_key_rotation;
+mod m20261202_000009_host_normal_form;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_changes::Migration),
             Box::new(m20261201_000007_end_users::Migration),
             Box::new(m20261201_000008_key_rotation::Migration),
+            Box::new(m20261202_000009_host_normal_form::Migration),
         ]
     }
 }

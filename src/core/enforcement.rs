@@ -3,26 +3,37 @@
 //! host, the resource set by path and the scopes by method, check the
 //! bearer RPT's status, and when it falls short register the permission that
 //! would suffice and hand back its ticket.
+//!
+//! Host and path are read in their normal forms (`domain::host`,
+//! `domain::enforcement::normalize_path`): a request whose authority cannot
+//! be parsed, or whose path is ambiguous on a host that has a profile, is
+//! refused (400) before anything else, never passed through.
 
 use super::{Core, RptStatus};
 use crate::domain::enforcement::{
-    EnforcementProfile, UpstreamHeaders, host_without_port, normalize_host,
+    EnforcementProfile, UpstreamHeaders, normalize_path, request_authority,
 };
+use crate::domain::host::default_port;
 use crate::domain::{Error, Namespace};
 use crate::store;
 
 /// Longest `Authorization` header looked at; a longer one is refused unread.
 const MAX_AUTHORIZATION: usize = 4096;
 
-/// The parts of an HTTP request that decide it.
+/// The parts of an HTTP request that decide it, as the client sent them.
 #[derive(Debug, Clone, Copy)]
 pub struct AccessCheck<'a> {
-    /// `Host` / `:authority`, possibly with a port.
-    pub host: &'a str,
-    /// The path, possibly with a query string.
+    /// Every value the request gives for its authority (Envoy's
+    /// `HttpRequest.host`, the `:authority` and `host` headers), each
+    /// `host[:port]`; they must agree.
+    pub authorities: &'a [&'a str],
+    /// `http` or `https`: the port of an authority that names none.
+    pub scheme: &'a str,
+    /// The request-target, possibly with a query string.
     pub path: &'a str,
     pub method: &'a str,
-    /// The request's `Authorization` header, if any.
+    /// The request's `Authorization` header, if any (duplicates joined by
+    /// `,`, as Envoy joins them).
     pub authorization: Option<&'a str>,
 }
 
@@ -44,8 +55,16 @@ pub enum CheckOutcome {
     /// 403: the RPT lacks the permission; this ticket asks for it.
     Insufficient { host_id: String, ticket: String },
     /// No resource server, set or method mapping covers the request; the
-    /// configured default applies.
-    Unmatched { reason: String },
+    /// configured default applies. `profile_headers` are the identity
+    /// headers of the resource server whose host it is, if any: a request
+    /// passed through must not carry client-made values of them.
+    Unmatched {
+        reason: String,
+        profile_headers: Option<UpstreamHeaders>,
+    },
+    /// 400: the authority cannot be parsed, or the path is ambiguous on a
+    /// host that has a profile. Never passed through, never a ticket.
+    BadRequest { reason: String },
 }
 
 impl Core {
@@ -81,33 +100,55 @@ impl Core {
     /// Decides one HTTP request for an enforcement point.
     pub async fn check_access(&self, request: AccessCheck<'_>) -> Result<CheckOutcome, Error> {
         let store = &self.inner.store;
-        let host = normalize_host(request.host);
-        let mut hosted = store::enforcement::for_host(store, &host).await?;
-        if hosted.is_none()
-            && let Some(bare) = host_without_port(&host)
-        {
-            hosted = store::enforcement::for_host(store, bare).await?;
-        }
-        let Some(hosted) = hosted else {
-            return Ok(unmatched(format!(
-                "no resource server serves host `{}`",
-                clip(&host)
-            )));
+        let authority = match request_authority(request.authorities) {
+            Ok(authority) => authority,
+            Err(e) => return Ok(bad_request(e)),
         };
-        let Some(scopes) = hosted.profile.scopes_for(request.method) else {
+        let Some(hosted) = store::enforcement::for_host(store, &authority.host).await? else {
+            return Ok(CheckOutcome::Unmatched {
+                reason: format!("no resource server serves host `{}`", authority.host),
+                profile_headers: None,
+            });
+        };
+        let profile = &hosted.profile;
+        let unmatched = |reason: String| CheckOutcome::Unmatched {
+            reason,
+            profile_headers: Some(profile.upstream_headers.clone()),
+        };
+        // On a host that has a profile, an ambiguous path is refused whatever
+        // else the request says: passing it through could hand the upstream
+        // a path other than the one decided on.
+        let segments = match normalize_path(request.path, profile.case_insensitive_paths) {
+            Ok(segments) => segments,
+            Err(e) => return Ok(bad_request(e)),
+        };
+        let port = authority.port.or_else(|| default_port(request.scheme));
+        if profile.entry_for(&authority.host, port).is_none() {
+            return Ok(unmatched(format!(
+                "the profile of host `{}` does not list port {}",
+                authority.host,
+                port.map_or_else(|| "(unknown)".to_string(), |p| p.to_string())
+            )));
+        }
+        let Some(scopes) = profile.scopes_for(request.method) else {
             return Ok(unmatched(format!(
                 "method `{}` is not mapped to scopes",
                 clip(request.method)
             )));
         };
-        let index = store::enforcement::path_index(store, &hosted.client_id).await?;
-        let Some(set) = index.lookup(request.path) else {
+        let index = store::enforcement::path_index(
+            store,
+            &hosted.client_id,
+            profile.case_insensitive_paths,
+        )
+        .await?;
+        let Some(set) = index.lookup(&segments) else {
             return Ok(unmatched(format!(
                 "no resource set matches path `{}`",
                 clip(request.path)
             )));
         };
-        let host_id = host.clone();
+        let host_id = authority.to_string();
         let rpt = match bearer(request.authorization) {
             Bearer::Missing => return Ok(CheckOutcome::NoRpt { host_id }),
             Bearer::Malformed(reason) => {
@@ -146,7 +187,7 @@ impl Core {
                 client_id,
                 subject,
                 scopes: scopes.to_vec(),
-                headers: hosted.profile.upstream_headers.clone(),
+                headers: profile.upstream_headers.clone(),
             });
         }
         let issued = self
@@ -159,8 +200,10 @@ impl Core {
     }
 }
 
-fn unmatched(reason: String) -> CheckOutcome {
-    CheckOutcome::Unmatched { reason }
+fn bad_request(error: Error) -> CheckOutcome {
+    CheckOutcome::BadRequest {
+        reason: error.description().to_string(),
+    }
 }
 
 fn clip(text: &str) -> String {
@@ -183,10 +226,24 @@ fn bearer(header: Option<&str>) -> Bearer<'_> {
     }
     // Basic & co. are not an RPT (missing): the client has to get one.
     match crate::domain::token::bearer_token(Some(header)) {
+        // RFC 6750 b64token: anything else (a `,` of two joined headers
+        // above all) is not one token.
+        Ok(token) if !is_b64token(token) => {
+            Bearer::Malformed("the bearer token is malformed (several Authorization headers?)")
+        }
         Ok(token) => Bearer::Token(token),
         Err(Error::MissingToken) => Bearer::Missing,
         Err(_) => Bearer::Malformed("the bearer token is malformed"),
     }
+}
+
+/// `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 6750 §2.1).
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
 }
 
 #[cfg(test)]
@@ -207,5 +264,23 @@ mod tests {
         assert!(matches!(bearer(Some(&huge)), Bearer::Malformed(_)));
         assert!(matches!(bearer(Some("bearer tok")), Bearer::Token("tok")));
         assert!(matches!(bearer(Some("Bearer tok")), Bearer::Token("tok")));
+        assert!(matches!(
+            bearer(Some("Bearer a.b_c~d+e/f==")),
+            Bearer::Token(_)
+        ));
+        // Two Authorization headers joined by Envoy are never one token.
+        for joined in [
+            "Bearer tok,Bearer tok",
+            "Bearer tok,tok",
+            "Bearer tok,",
+            "Bearer tok, Bearer other",
+            "Bearer ==",
+            "Bearer t\"ok",
+        ] {
+            assert!(
+                matches!(bearer(Some(joined)), Bearer::Malformed(_)),
+                "{joined}"
+            );
+        }
     }
 }

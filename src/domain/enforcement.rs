@@ -8,19 +8,29 @@
 //! [`EnforcementProfile`] names the hosts it serves and which scopes each
 //! HTTP method needs. Matching prefers the most literal pattern: at each
 //! segment a literal beats `*`, which beats `**`.
+//!
+//! Envoy hands `Check` the request-target exactly as the client sent it, so
+//! patterns and paths are compared in one normal form ([`normalize_path`]):
+//! segments percent-decoded once, empty segments merged, and everything an
+//! upstream could read differently from us (dot segments, encoded `/`,
+//! `\`, `;` parameters, double encoding…) refused rather than guessed.
+//! Hosts have one normal form too ([`super::host`]).
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use super::Error;
+use super::host::{Authority, parse_authority};
 
 /// Most patterns one resource set may carry.
 pub const MAX_URIS: usize = 64;
 /// Most hosts one resource server may claim.
 pub const MAX_HOSTS: usize = 64;
-/// Longest pattern or host accepted.
+/// Longest pattern accepted.
 const MAX_TEXT: usize = 1024;
+/// Longest request-target looked at (8 KiB); a longer one is refused.
+pub const MAX_PATH: usize = 8 * 1024;
 
 /// One segment of a pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +42,8 @@ enum Segment {
     Rest,
 }
 
-/// A validated path pattern.
+/// A validated path pattern, its literal segments in the normal form of
+/// [`normalize_path`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UriPattern {
     text: String,
@@ -40,7 +51,9 @@ pub struct UriPattern {
 }
 
 impl UriPattern {
-    /// Parses `/a/*/b/**`: absolute, no query or fragment, `**` only last.
+    /// Parses `/a/*/b/**`: absolute, no query or fragment, `**` only last,
+    /// literal segments percent-decoded once and refused when a request
+    /// path like them would be (dot segments, `%2F`, `;`, …).
     pub fn parse(text: &str) -> Result<UriPattern, Error> {
         let bad =
             |why: &str| Error::invalid_request(format!("uri pattern `{}`: {why}", clip(text)));
@@ -50,9 +63,11 @@ impl UriPattern {
         if !text.starts_with('/') {
             return Err(bad("must start with `/`"));
         }
-        if text.contains(['?', '#']) || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(bad("must be a path without query, fragment or spaces"));
+        if text.contains('?') {
+            return Err(bad("must be a path without a query"));
         }
+        // Raw non-ASCII is fine in a JSON document; it means its UTF-8.
+        check_raw(text, true).map_err(bad)?;
         let parts: Vec<&str> = split_path(text).collect();
         let mut segments = Vec::with_capacity(parts.len());
         for (i, part) in parts.iter().enumerate() {
@@ -61,7 +76,7 @@ impl UriPattern {
                 "**" if i + 1 == parts.len() => Segment::Rest,
                 "**" => return Err(bad("`**` may only be the last segment")),
                 p if p.contains('*') => return Err(bad("`*` must be a whole segment")),
-                p => Segment::Literal(p.to_string()),
+                p => Segment::Literal(decode_segment(p).map_err(bad)?),
             });
         }
         Ok(UriPattern {
@@ -82,6 +97,136 @@ fn split_path(path: &str) -> impl Iterator<Item = &str> {
 
 fn clip(text: &str) -> String {
     text.chars().take(80).collect()
+}
+
+fn ambiguous(why: &str) -> Error {
+    Error::invalid_request(format!("the request path is refused: {why}"))
+}
+
+/// The request path as an upstream serves it: the decoded segments that
+/// patterns are matched against, or a refusal (`invalid_request`) when
+/// upstreams could read it differently from each other or from us.
+///
+/// The request-target must be origin-form (`/…`; not `*`, not absolute,
+/// not empty, not `//…`, which URL parsers read as a host) and at most
+/// [`MAX_PATH`] bytes. The query is cut at the first `?`. Refused: `#`,
+/// raw `\`, `;` (path parameters: Tomcat and Spring serve `/admin;x` as
+/// `/admin`), whitespace, control and raw non-ASCII characters; malformed
+/// percent-escapes, escapes of `/`, `\`, `;` or control bytes, escapes
+/// that are not UTF-8, a segment that still holds an escape once decoded
+/// (double encoding); and every dot segment (`.`, `..`, `%2e%2e`, `.%2E`…).
+/// Dot segments are refused rather than resolved (RFC 3986 §5.2.4) because
+/// upstreams disagree about them: nginx, Go and Envoy's `normalize_path`
+/// resolve them, routers that match the raw path (Express and many others)
+/// do not, and for the latter `/a1/../b2` is under `a1`. Browsers and HTTP
+/// libraries resolve them before sending, and Envoy's `normalize_path`
+/// does before `ext_authz`, so only hand-made requests carry them.
+///
+/// Otherwise every segment is percent-decoded once, and empty segments
+/// (`//`, a trailing `/`) are dropped. With `case_insensitive` (for
+/// upstreams that ignore case, like IIS) segments are lower-cased, and a
+/// segment ending in `.` or a space (which Windows drops) is refused.
+pub fn normalize_path(target: &str, case_insensitive: bool) -> Result<Vec<String>, Error> {
+    if target.len() > MAX_PATH {
+        return Err(ambiguous("it is longer than 8 KiB"));
+    }
+    if !target.starts_with('/') {
+        return Err(ambiguous("it must be an absolute path starting with `/`"));
+    }
+    if target.starts_with("//") {
+        return Err(ambiguous("it must not start with `//`"));
+    }
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    check_raw(path, false).map_err(ambiguous)?;
+    let mut segments = Vec::new();
+    for raw in split_path(path) {
+        let segment = decode_segment(raw).map_err(ambiguous)?;
+        if case_insensitive {
+            if segment.ends_with(['.', ' ']) {
+                return Err(ambiguous(
+                    "a segment ends in `.` or a space, which Windows upstreams drop",
+                ));
+            }
+            segments.push(segment.to_lowercase());
+        } else {
+            segments.push(segment);
+        }
+    }
+    Ok(segments)
+}
+
+/// Characters refused before decoding, in paths and patterns alike.
+fn check_raw(text: &str, allow_non_ascii: bool) -> Result<(), &'static str> {
+    for c in text.chars() {
+        match c {
+            '#' => return Err("a fragment (`#`) is not part of a path"),
+            '\\' => return Err("a backslash is read as `/` by some servers"),
+            ';' => return Err("`;` path parameters are stripped by some servers"),
+            c if c.is_whitespace() || c.is_control() => {
+                return Err("whitespace or control characters");
+            }
+            c if !c.is_ascii() && !allow_non_ascii => {
+                return Err("raw non-ASCII characters (percent-encode them)");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// One segment percent-decoded once, or why it cannot be.
+fn decode_segment(raw: &str) -> Result<String, &'static str> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b != b'%' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let (Some(high), Some(low)) = (
+            bytes.get(i + 1).and_then(|h| hex(*h)),
+            bytes.get(i + 2).and_then(|l| hex(*l)),
+        ) else {
+            return Err("a malformed percent-escape");
+        };
+        let decoded = high * 16 + low;
+        match decoded {
+            b'/' | b'\\' => return Err("an encoded `/` or `\\` (`%2F`, `%5C`)"),
+            b';' => return Err("an encoded `;` (`%3B`)"),
+            0x00..=0x1f | 0x7f => return Err("an encoded control character"),
+            _ => out.push(decoded),
+        }
+        i += 3;
+    }
+    let segment = String::from_utf8(out).map_err(|_| "percent-escapes that are not UTF-8")?;
+    if segment.chars().any(char::is_control) {
+        return Err("an encoded control character");
+    }
+    if holds_escape(&segment) {
+        return Err("double percent-encoding (`%25XX`)");
+    }
+    if segment == "." || segment == ".." {
+        return Err("a dot segment (`.` or `..`, encoded or not)");
+    }
+    Ok(segment)
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Whether `text` contains a `%XX` escape.
+fn holds_escape(text: &str) -> bool {
+    text.as_bytes()
+        .windows(3)
+        .any(|w| matches!(w, [b'%', h, l] if hex(*h).is_some() && hex(*l).is_some()))
 }
 
 /// Parses the `uris` member of a resource set description, if present.
@@ -118,6 +263,7 @@ pub struct SetRef {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct PathIndex {
     root: Node,
+    case_insensitive: bool,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -131,12 +277,33 @@ struct Node {
 }
 
 impl PathIndex {
+    /// An empty index; `case_insensitive` lower-cases the patterns' literal
+    /// segments, to be matched against paths normalised the same way.
+    pub fn new(case_insensitive: bool) -> PathIndex {
+        PathIndex {
+            root: Node::default(),
+            case_insensitive,
+        }
+    }
+
+    /// Whether literals were lower-cased ([`normalize_path`] must be told the same).
+    pub fn case_insensitive(&self) -> bool {
+        self.case_insensitive
+    }
+
     /// Adds `set` under `pattern`.
     pub fn insert(&mut self, pattern: &UriPattern, set: SetRef) {
         let mut node = &mut self.root;
         for segment in &pattern.segments {
             match segment {
-                Segment::Literal(s) => node = node.literal.entry(s.clone()).or_default(),
+                Segment::Literal(s) => {
+                    let key = if self.case_insensitive {
+                        s.to_lowercase()
+                    } else {
+                        s.clone()
+                    };
+                    node = node.literal.entry(key).or_default();
+                }
                 Segment::One => node = node.one.get_or_insert_with(Box::default),
                 Segment::Rest => {
                     insert_sorted(&mut node.rest, set);
@@ -147,12 +314,11 @@ impl PathIndex {
         insert_sorted(&mut node.here, set);
     }
 
-    /// The set `path` belongs to (query string ignored), most literal
-    /// pattern first; of equally literal ones the first by (owner, id).
-    pub fn lookup(&self, path: &str) -> Option<&SetRef> {
-        let path = path.split(['?', '#']).next().unwrap_or("");
-        let segments: Vec<&str> = split_path(path).collect();
-        find(&self.root, &segments)
+    /// The set a path belongs to, given its segments from [`normalize_path`]
+    /// (with this index's case rule), most literal pattern first; of equally
+    /// literal ones the first by (owner, id).
+    pub fn lookup(&self, segments: &[String]) -> Option<&SetRef> {
+        find(&self.root, segments)
     }
 }
 
@@ -162,11 +328,13 @@ fn insert_sorted(sets: &mut Vec<SetRef>, set: SetRef) {
     }
 }
 
-fn find<'a>(node: &'a Node, segments: &[&str]) -> Option<&'a SetRef> {
+/// Each trie node sits at one depth, so a lookup visits every node at most
+/// once (no exponential backtracking whatever the patterns).
+fn find<'a>(node: &'a Node, segments: &[String]) -> Option<&'a SetRef> {
     let Some((first, rest)) = segments.split_first() else {
         return node.here.first().or_else(|| node.rest.first());
     };
-    if let Some(found) = node.literal.get(*first).and_then(|n| find(n, rest)) {
+    if let Some(found) = node.literal.get(first).and_then(|n| find(n, rest)) {
         return Some(found);
     }
     if let Some(found) = node.one.as_deref().and_then(|n| find(n, rest)) {
@@ -208,22 +376,77 @@ impl Default for UpstreamHeaders {
     }
 }
 
+impl UpstreamHeaders {
+    /// The three names (subject, client, scopes).
+    pub fn names(&self) -> [&str; 3] {
+        [&self.subject, &self.client, &self.scopes]
+    }
+}
+
+/// Header names a profile may not use for identity: the RPT's, and those
+/// that frame or route the request.
+const RESERVED_HEADERS: [&str; 8] = [
+    "authorization",
+    "proxy-authorization",
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+];
+
+/// The identity headers an OK answer must remove from the request before
+/// Envoy forwards it, so that the upstream never trusts a value the client
+/// made up: the profile's names (when the host has a profile) and always
+/// the three default `x-steward-*` names — except those the answer itself
+/// sets (Envoy removes after it sets; setting already overwrites them).
+pub fn identity_headers_to_remove(profile: Option<&UpstreamHeaders>, setting: bool) -> Vec<String> {
+    let defaults = UpstreamHeaders::default();
+    let set: Vec<&str> = match (profile, setting) {
+        (Some(headers), true) => headers.names().to_vec(),
+        _ => Vec::new(),
+    };
+    let mut names: Vec<String> = Vec::with_capacity(6);
+    let candidates = profile
+        .filter(|_| !setting)
+        .map(UpstreamHeaders::names)
+        .into_iter()
+        .flatten()
+        .chain(defaults.names());
+    for name in candidates {
+        let name = name.to_ascii_lowercase();
+        if !set.iter().any(|s| s.eq_ignore_ascii_case(&name)) && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
 /// What a resource server tells Steward about its HTTP surface.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnforcementProfile {
-    /// Hosts (`photoz.example.com`, optionally with a port) whose requests
-    /// are this resource server's.
+    /// Hosts whose requests are this resource server's, in the normal form
+    /// of [`parse_authority`]. A host is claimed whole, on every port (no
+    /// other resource server may list it, with any port); an entry with a
+    /// port (`photoz.example.com:8443`) restricts which ports this profile
+    /// decides, an entry without one serves them all.
     pub hosts: Vec<String>,
     /// The scopes an HTTP method needs (`{"GET": ["view"]}`). A method not
     /// listed is not allowed through.
     pub methods: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub upstream_headers: UpstreamHeaders,
+    /// Compare paths and patterns lower-cased, for upstreams that ignore
+    /// case (IIS, Windows file systems): there `/ALBUMS/b2` is `/albums/b2`.
+    #[serde(default)]
+    pub case_insensitive_paths: bool,
 }
 
 impl EnforcementProfile {
-    /// Validates and normalises (hosts lower-case, methods upper-case).
+    /// Validates and normalises (hosts to their normal form, methods
+    /// upper-case, header names lower-case).
     pub fn validate(mut self) -> Result<EnforcementProfile, Error> {
         if self.hosts.is_empty() || self.hosts.len() > MAX_HOSTS {
             return Err(Error::invalid_request(format!(
@@ -232,18 +455,11 @@ impl EnforcementProfile {
         }
         let mut hosts = Vec::with_capacity(self.hosts.len());
         for host in &self.hosts {
-            let normal = normalize_host(host);
-            let valid = !normal.is_empty()
-                && normal.len() <= MAX_TEXT
-                && normal
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
-            if !valid {
-                return Err(Error::invalid_request(format!(
-                    "host `{}` is not a host name",
-                    clip(host)
-                )));
-            }
+            let normal = parse_authority(host)
+                .map_err(|e| {
+                    Error::invalid_request(format!("host `{}` is refused: {e}", clip(host)))
+                })?
+                .to_string();
             if !hosts.contains(&normal) {
                 hosts.push(normal);
             }
@@ -278,21 +494,31 @@ impl EnforcementProfile {
             methods.insert(upper, scopes);
         }
         self.methods = methods;
+        let headers = &mut self.upstream_headers;
         for name in [
-            &self.upstream_headers.subject,
-            &self.upstream_headers.client,
-            &self.upstream_headers.scopes,
+            &mut headers.subject,
+            &mut headers.client,
+            &mut headers.scopes,
         ] {
             let valid = !name.is_empty()
                 && name.len() <= 128
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !name.eq_ignore_ascii_case("authorization");
+                && !RESERVED_HEADERS
+                    .iter()
+                    .any(|r| name.eq_ignore_ascii_case(r));
             if !valid {
                 return Err(Error::invalid_request(format!(
                     "`{}` is not a usable header name",
                     clip(name)
                 )));
             }
+            name.make_ascii_lowercase();
+        }
+        let [subject, client, scopes] = headers.names();
+        if subject == client || subject == scopes || client == scopes {
+            return Err(Error::invalid_request(
+                "`upstream_headers` must name three different headers",
+            ));
         }
         Ok(self)
     }
@@ -303,22 +529,58 @@ impl EnforcementProfile {
             .get(&method.to_ascii_uppercase())
             .map(Vec::as_slice)
     }
+
+    /// The bare hosts this profile claims (each once, whatever its ports).
+    pub fn claims(&self) -> Vec<String> {
+        let mut claims: Vec<String> = Vec::with_capacity(self.hosts.len());
+        for entry in &self.hosts {
+            if let Ok(authority) = parse_authority(entry)
+                && !claims.contains(&authority.host)
+            {
+                claims.push(authority.host);
+            }
+        }
+        claims
+    }
+
+    /// The entry that makes this profile decide requests to `host` (normal
+    /// form) on `port` (explicit, or the scheme's default): `host` itself,
+    /// which serves every port, or `host:port`.
+    pub fn entry_for(&self, host: &str, port: Option<u16>) -> Option<&str> {
+        self.hosts
+            .iter()
+            .find(|entry| {
+                entry.strip_prefix(host).is_some_and(|rest| {
+                    rest.is_empty()
+                        || (rest.strip_prefix(':'))
+                            .zip(port)
+                            .is_some_and(|(listed, port)| listed.parse() == Ok(port))
+                })
+            })
+            .map(String::as_str)
+    }
 }
 
-/// A host as matched: lower-case, without a trailing dot; a default port
-/// is not stripped (a profile may list `host:8443` on purpose), so lookups
-/// try the host with its port first, then without.
-pub fn normalize_host(host: &str) -> String {
-    host.trim().trim_end_matches('.').to_ascii_lowercase()
-}
-
-/// The host without its `:port`, if it has one (IPv6 literals keep their brackets).
-pub fn host_without_port(host: &str) -> Option<&str> {
-    let (name, port) = host.rsplit_once(':')?;
-    let bracketed_v6 = host.starts_with('[') && name.ends_with(']');
-    let plain = !name.contains(':');
-    (port.chars().all(|c| c.is_ascii_digit()) && !port.is_empty() && (bracketed_v6 || plain))
-        .then_some(name)
+/// The one authority of a request, from every value it gives for it
+/// (Envoy's `HttpRequest.host`, the `:authority` and `host` headers): all
+/// must parse and agree, else the request is refused (`invalid_request`).
+pub fn request_authority(values: &[&str]) -> Result<Authority, Error> {
+    let refuse =
+        |why: String| Error::invalid_request(format!("the request authority is refused: {why}"));
+    let mut found: Option<Authority> = None;
+    for value in values {
+        let authority = parse_authority(value).map_err(|e| refuse(e.to_string()))?;
+        match &found {
+            Some(first) if *first != authority => {
+                return Err(refuse(
+                    "`:authority` and `host` name different hosts".into(),
+                ));
+            }
+            Some(_) => {}
+            None => found = Some(authority),
+        }
+    }
+    found.ok_or_else(|| refuse("the request names no host".into()))
 }
 
 /// Quotes a `WWW-Authenticate` parameter value (RFC 9110 quoted-string).
@@ -357,6 +619,8 @@ pub fn insufficient_challenge(realm: &str, host_id: &str, as_uri: &str, ticket: 
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn set(id: &str) -> SetRef {
@@ -366,23 +630,143 @@ mod tests {
         }
     }
 
-    fn index(patterns: &[(&str, &str)]) -> PathIndex {
-        let mut index = PathIndex::default();
+    fn index_with(case_insensitive: bool, patterns: &[(&str, &str)]) -> PathIndex {
+        let mut index = PathIndex::new(case_insensitive);
         for (pattern, id) in patterns {
             index.insert(&UriPattern::parse(pattern).unwrap(), set(id));
         }
         index
     }
 
+    fn index(patterns: &[(&str, &str)]) -> PathIndex {
+        index_with(false, patterns)
+    }
+
+    /// The set a raw request-target reaches, or the refusal.
+    fn at(index: &PathIndex, target: &str) -> Result<Option<String>, Error> {
+        let segments = normalize_path(target, index.case_insensitive())?;
+        Ok(index.lookup(&segments).map(|s| s.resource_set_id.clone()))
+    }
+
+    fn segments(target: &str) -> Vec<String> {
+        normalize_path(target, false).unwrap()
+    }
+
     #[test]
     fn patterns_are_checked() {
-        for good in ["/", "/albums", "/albums/*", "/albums/*/photos/**", "/a//b/"] {
+        for good in [
+            "/",
+            "/albums",
+            "/albums/*",
+            "/albums/*/photos/**",
+            "/a//b/",
+            "/caf%C3%A9",
+            "/café",
+            "/100%25",
+        ] {
             assert!(UriPattern::parse(good).is_ok(), "{good}");
         }
-        for bad in ["albums", "/a?x=1", "/a#f", "/a/**/b", "/al*", "/a b", ""] {
-            assert!(UriPattern::parse(bad).is_err(), "{bad}");
+        for bad in [
+            "albums",
+            "/a?x=1",
+            "/a#f",
+            "/a/**/b",
+            "/al*",
+            "/a b",
+            "",
+            "/a/../b",
+            "/a/./b",
+            "/a/%2e%2e/b",
+            "/a/.%2E",
+            "/a%2Fb",
+            "/a%5cb",
+            "/a\\b",
+            "/a;v=1",
+            "/a%3Bv=1",
+            "/a%252e",
+            "/a%zz",
+            "/a%2",
+            "/a%00",
+            "/a%C3",
+        ] {
+            let error = UriPattern::parse(bad).unwrap_err();
+            assert_eq!(error.code(), "invalid_request", "{bad}");
         }
         assert!(UriPattern::parse(&format!("/{}", "a".repeat(2000))).is_err());
+    }
+
+    #[test]
+    fn paths_are_decoded_once_and_merged() {
+        assert_eq!(segments("/albums/a1/p.jpg"), ["albums", "a1", "p.jpg"]);
+        assert_eq!(segments("/alb%75ms/a1"), ["albums", "a1"]);
+        assert_eq!(segments("/albums//a1///p.jpg/"), ["albums", "a1", "p.jpg"]);
+        assert_eq!(segments("/albums/a1?x=../../b2;y#z"), ["albums", "a1"]);
+        assert_eq!(segments("/my%20photo.jpg"), ["my photo.jpg"]);
+        assert_eq!(segments("/caf%C3%A9"), ["café"]);
+        assert_eq!(segments("/100%25"), ["100%"]);
+        assert_eq!(segments("/q%3Fa%23b"), ["q?a#b"]);
+        assert_eq!(segments("/...hidden/..."), ["...hidden", "..."]);
+        assert_eq!(segments("/"), Vec::<String>::new());
+        assert_eq!(segments("/?a"), Vec::<String>::new());
+        assert_eq!(segments("/Albums"), ["Albums"], "case is kept by default");
+        assert_eq!(
+            normalize_path("/ALB%55MS/A1", true).unwrap(),
+            ["albums", "a1"]
+        );
+    }
+
+    #[test]
+    fn ambiguous_paths_are_refused() {
+        for bad in [
+            "",
+            "*",
+            "albums/a1",
+            "http://photoz.example.com/albums/a1",
+            "//evil.example/albums",
+            "/albums/a1/../b2/secret.jpg",
+            "/albums/a1/./../b2",
+            "/albums/a1/%2e%2e/b2",
+            "/albums/a1/%2E%2E/b2",
+            "/albums/a1/.%2e/b2",
+            "/albums/a1/%2e./b2",
+            "/albums/a1/%2e/b2",
+            "/albums/a1/..",
+            "/albums/a1/.",
+            "/..",
+            "/albums/a1%2F..%2Fb2",
+            "/albums/a1%2f..%2fb2",
+            "/albums/a1%5C..%5Cb2",
+            "/albums/a1%5c..",
+            "/albums/a1\\..\\b2",
+            "/admin;x",
+            "/albums;jsessionid=1/a1",
+            "/admin%3bx",
+            "/albums/a1/%252e%252e/b2",
+            "/albums/%2541",
+            "/albums/%zz",
+            "/albums/%4",
+            "/albums/%",
+            "/albums/%00",
+            "/albums/%1f",
+            "/albums/%7F",
+            "/albums/%C2%85",
+            "/albums/%C3",
+            "/albums/%FF",
+            "/albums/a1#frag",
+            "/albums/a 1",
+            "/albums/a1\t",
+            "/albums/a1\n",
+            "/albums/café",
+        ] {
+            let error = normalize_path(bad, false).unwrap_err();
+            assert_eq!(error.code(), "invalid_request", "{bad:?}");
+        }
+        assert!(normalize_path(&format!("/{}", "a".repeat(MAX_PATH)), false).is_err());
+        assert!(normalize_path(&format!("/{}", "a/".repeat(4000)), false).is_ok());
+        // What Windows drops is refused where paths ignore case.
+        assert!(normalize_path("/secret.jpg.", true).is_err());
+        assert!(normalize_path("/secret.jpg%20", true).is_err());
+        assert!(normalize_path("/secret.jpg.", false).is_ok());
     }
 
     #[test]
@@ -394,29 +778,63 @@ mod tests {
             ("/albums/*/photos/**", "photos"),
             ("/", "root"),
         ]);
-        let at = |path: &str| index.lookup(path).map(|s| s.resource_set_id.as_str());
-        assert_eq!(at("/albums/holiday"), Some("holiday"));
+        let at = |path: &str| at(&index, path).unwrap();
+        assert_eq!(at("/albums/holiday").as_deref(), Some("holiday"));
         assert_eq!(
-            at("/albums/holiday/"),
+            at("/albums/holiday/").as_deref(),
             Some("holiday"),
             "a trailing slash does not count"
         );
-        assert_eq!(at("/albums/paris"), Some("one-album"));
-        assert_eq!(at("/albums/paris/photos/1.jpg"), Some("photos"));
+        assert_eq!(at("/albums/paris").as_deref(), Some("one-album"));
+        assert_eq!(at("/albums/paris/photos/1.jpg").as_deref(), Some("photos"));
         assert_eq!(
-            at("/albums/paris/photos"),
+            at("/albums/paris/photos").as_deref(),
             Some("photos"),
             "`**` matches nothing too"
         );
-        assert_eq!(at("/albums/paris/other"), Some("all-albums"));
-        assert_eq!(at("/albums"), Some("all-albums"));
+        assert_eq!(at("/albums/paris/other").as_deref(), Some("all-albums"));
+        assert_eq!(at("/albums").as_deref(), Some("all-albums"));
         assert_eq!(
-            at("/albums/holiday?x=1"),
+            at("/albums/holiday?x=1").as_deref(),
             Some("holiday"),
             "the query is ignored"
         );
-        assert_eq!(at("/"), Some("root"));
+        assert_eq!(at("/").as_deref(), Some("root"));
         assert_eq!(at("/elsewhere"), None);
+    }
+
+    #[test]
+    fn patterns_and_paths_share_one_normal_form() {
+        let index = index(&[("/albums/a1/**", "a1"), ("/alb%75ms/b2/**", "b2")]);
+        assert_eq!(
+            at(&index, "/alb%75ms/a1/p.jpg").unwrap().as_deref(),
+            Some("a1")
+        );
+        assert_eq!(
+            at(&index, "/albums/b2/p.jpg").unwrap().as_deref(),
+            Some("b2")
+        );
+        assert_eq!(
+            at(&index, "/albums//b2//p.jpg").unwrap().as_deref(),
+            Some("b2")
+        );
+        assert_eq!(
+            at(&index, "/ALBUMS/b2/p.jpg").unwrap(),
+            None,
+            "case-sensitive"
+        );
+        assert!(at(&index, "/albums/a1/../b2/p.jpg").is_err());
+
+        let folded = index_with(true, &[("/Albums/A1/**", "a1")]);
+        assert_eq!(
+            at(&folded, "/albums/a1/p.jpg").unwrap().as_deref(),
+            Some("a1")
+        );
+        assert_eq!(
+            at(&folded, "/ALBUMS/A1/P.JPG").unwrap().as_deref(),
+            Some("a1")
+        );
+        assert_eq!(at(&folded, "/%41lbums/a1").unwrap().as_deref(), Some("a1"));
     }
 
     #[test]
@@ -431,7 +849,11 @@ mod tests {
             },
         );
         index.insert(&pattern, set("z"));
-        assert_eq!(index.lookup("/shared"), Some(&set("z")), "alice before bob");
+        assert_eq!(
+            index.lookup(&segments("/shared")),
+            Some(&set("z")),
+            "alice before bob"
+        );
     }
 
     #[test]
@@ -442,35 +864,61 @@ mod tests {
         assert!(parse_uris(Some(&json!("/a"))).is_err());
         assert!(parse_uris(Some(&json!([1]))).is_err());
         assert!(parse_uris(Some(&json!(["nope"]))).is_err());
+        assert!(parse_uris(Some(&json!(["/a/../b"]))).is_err());
         let many: Vec<String> = (0..=MAX_URIS).map(|i| format!("/{i}")).collect();
         assert!(parse_uris(Some(&json!(many))).is_err());
+    }
+
+    fn base() -> EnforcementProfile {
+        EnforcementProfile {
+            hosts: vec!["a.example".into()],
+            methods: BTreeMap::from([("GET".into(), vec!["view".into()])]),
+            upstream_headers: UpstreamHeaders::default(),
+            case_insensitive_paths: false,
+        }
     }
 
     #[test]
     fn profiles_are_validated_and_normalised() {
         let profile: EnforcementProfile = serde_json::from_value(serde_json::json!({
-            "hosts": ["Photoz.Example.com.", "photoz.example.com", "api.example.com:8443"],
-            "methods": {"get": ["view"], "POST": ["edit"]}
+            "hosts": ["Photoz.Example.com.", "photoz.example.com", "api.example.com:8443",
+                      "API.example.com.:8443", "[0:0::1]:8080", "bücher.example"],
+            "methods": {"get": ["view"], "POST": ["edit"]},
+            "upstream_headers": {"subject": "X-User"}
         }))
         .unwrap();
         let profile = profile.validate().unwrap();
         assert_eq!(
             profile.hosts,
-            vec!["photoz.example.com", "api.example.com:8443"]
+            vec![
+                "photoz.example.com",
+                "api.example.com:8443",
+                "[::1]:8080",
+                "xn--bcher-kva.example"
+            ]
+        );
+        assert_eq!(
+            profile.claims(),
+            vec![
+                "photoz.example.com",
+                "api.example.com",
+                "[::1]",
+                "xn--bcher-kva.example"
+            ]
         );
         assert_eq!(profile.scopes_for("get"), Some(&["view".to_string()][..]));
         assert_eq!(profile.scopes_for("DELETE"), None);
-        assert_eq!(profile.upstream_headers, UpstreamHeaders::default());
+        assert_eq!(profile.upstream_headers.subject, "x-user");
+        assert!(!profile.case_insensitive_paths);
 
-        let base = || EnforcementProfile {
-            hosts: vec!["a.example".into()],
-            methods: BTreeMap::from([("GET".into(), vec!["view".into()])]),
-            upstream_headers: UpstreamHeaders::default(),
-        };
         let mut no_hosts = base();
         no_hosts.hosts.clear();
         let mut bad_host = base();
         bad_host.hosts = vec!["a b".into()];
+        let mut userinfo = base();
+        userinfo.hosts = vec!["me@a.example".into()];
+        let mut port_zero = base();
+        port_zero.hosts = vec!["a.example:0".into()];
         let mut no_methods = base();
         no_methods.methods.clear();
         let mut bad_method = base();
@@ -479,23 +927,148 @@ mod tests {
         no_scopes.methods = BTreeMap::from([("GET".into(), vec![])]);
         let mut rpt_header = base();
         rpt_header.upstream_headers.subject = "Authorization".into();
+        let mut host_header = base();
+        host_header.upstream_headers.client = "Host".into();
+        let mut same_twice = base();
+        same_twice.upstream_headers.client = "X-Steward-Subject".into();
         for bad in [
-            no_hosts, bad_host, no_methods, bad_method, no_scopes, rpt_header,
+            no_hosts,
+            bad_host,
+            userinfo,
+            port_zero,
+            no_methods,
+            bad_method,
+            no_scopes,
+            rpt_header,
+            host_header,
+            same_twice,
         ] {
             assert!(bad.clone().validate().is_err(), "{bad:?}");
         }
     }
 
     #[test]
-    fn hosts_lose_their_port_for_the_second_lookup() {
+    fn a_profile_entry_serves_its_host_on_its_ports() {
+        let mut profile = base();
+        profile.hosts = vec![
+            "a.example".into(),
+            "b.example:8443".into(),
+            "[::1]:80".into(),
+        ];
+        let profile = profile.validate().unwrap();
+        assert_eq!(profile.entry_for("a.example", None), Some("a.example"));
         assert_eq!(
-            host_without_port("photoz.example.com:8080"),
-            Some("photoz.example.com")
+            profile.entry_for("a.example", Some(8080)),
+            Some("a.example")
         );
-        assert_eq!(host_without_port("[::1]:8080"), Some("[::1]"));
-        assert_eq!(host_without_port("photoz.example.com"), None);
-        assert_eq!(host_without_port("[::1]"), None);
-        assert_eq!(host_without_port("a:b"), None);
+        assert_eq!(
+            profile.entry_for("b.example", Some(8443)),
+            Some("b.example:8443")
+        );
+        assert_eq!(profile.entry_for("b.example", Some(443)), None);
+        assert_eq!(profile.entry_for("b.example", None), None);
+        assert_eq!(profile.entry_for("[::1]", Some(80)), Some("[::1]:80"));
+        assert_eq!(profile.entry_for("a.exampl", None), None);
+        assert_eq!(profile.entry_for("a.example.org", None), None);
+    }
+
+    #[test]
+    fn a_request_has_one_authority() {
+        let one = request_authority(&["Photoz.example.com.:443"]).unwrap();
+        assert_eq!(one.to_string(), "photoz.example.com:443");
+        assert!(request_authority(&["a.example", "A.EXAMPLE."]).is_ok());
+        for bad in [
+            &[][..],
+            &[""][..],
+            &["a.example", "b.example"][..],
+            &["a.example", "a.example:8080"][..],
+            &["a.example,b.example"][..],
+            &["a.example", "nope nope"][..],
+        ] {
+            let error = request_authority(bad).unwrap_err();
+            assert_eq!(error.code(), "invalid_request", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn identity_headers_are_always_removed_unless_set() {
+        let custom = UpstreamHeaders {
+            subject: "x-user".into(),
+            ..UpstreamHeaders::default()
+        };
+        assert_eq!(
+            identity_headers_to_remove(None, false),
+            ["x-steward-subject", "x-steward-client", "x-steward-scopes"]
+        );
+        assert_eq!(
+            identity_headers_to_remove(Some(&custom), false),
+            [
+                "x-user",
+                "x-steward-client",
+                "x-steward-scopes",
+                "x-steward-subject"
+            ]
+        );
+        assert_eq!(
+            identity_headers_to_remove(Some(&custom), true),
+            ["x-steward-subject"],
+            "what the answer sets is overwritten, not removed after"
+        );
+        assert!(identity_headers_to_remove(Some(&UpstreamHeaders::default()), true).is_empty());
+    }
+
+    /// Percent-encodes all but the unreserved characters.
+    fn encode(segment: &str) -> String {
+        segment
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// Whatever the client sends, a path that is not refused is in
+        /// normal form: no dot segment, no empty segment, no `/`, `\`, `;`
+        /// or control character, no escape left; normalising the
+        /// re-encoded segments gives the same segments (idempotent); and
+        /// the normal form matches only patterns that match it literally.
+        #[test]
+        fn normal_paths_hold_no_ambiguity(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just("..".to_string()), Just(".".to_string()), Just("%2e".to_string()),
+                    Just("%2E%2e".to_string()), Just("%2F".to_string()), Just("%5c".to_string()),
+                    Just(";x".to_string()), Just("%25".to_string()), Just("%252e".to_string()),
+                    Just("".to_string()), Just("a1".to_string()), Just("b2".to_string()),
+                    Just("%61".to_string()), Just("%zz".to_string()), Just("%".to_string()),
+                    "[a-zA-Z0-9._~%-]{0,6}",
+                ],
+                0..8,
+            )
+        ) {
+            let target = format!("/{}", parts.join("/"));
+            if let Ok(segments) = normalize_path(&target, false) {
+                for segment in &segments {
+                    prop_assert!(!segment.is_empty());
+                    prop_assert!(segment != "." && segment != "..");
+                    prop_assert!(!segment.contains(['/', '\\', ';']));
+                    prop_assert!(!segment.chars().any(char::is_control));
+                    prop_assert!(!holds_escape(segment));
+                }
+                let encoded: Vec<String> = segments.iter().map(|s| encode(s)).collect();
+                let again = normalize_path(&format!("/{}", encoded.join("/")), false);
+                prop_assert_eq!(again.ok(), Some(segments.clone()));
+                // `/a1/**` catches exactly the paths whose first normal segment is a1.
+                let index = index(&[("/a1/**", "a1")]);
+                let hit = index.lookup(&segments).is_some();
+                prop_assert_eq!(hit, segments.first().map(String::as_str) == Some("a1"));
+            }
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod change;
 pub mod enforcement;
 pub mod error;
+pub mod host;
 pub mod namespace;
 pub mod network;
 pub mod pkce;

@@ -43,6 +43,7 @@ impl From<proto::EnforcementProfile> for EnforcementProfile {
                         scopes: or(h.scopes, defaults.scopes),
                     }
                 }),
+            case_insensitive_paths: p.case_insensitive_paths,
         }
     }
 }
@@ -61,6 +62,7 @@ impl From<EnforcementProfile> for proto::EnforcementProfile {
                 client: p.upstream_headers.client,
                 scopes: p.upstream_headers.scopes,
             }),
+            case_insensitive_paths: p.case_insensitive_paths,
         }
     }
 }

@@ -5,7 +5,15 @@
 //! Every answer is a defined `CheckResponse`: OK with upstream headers, or
 //! Denied with the HTTP status, `WWW-Authenticate` and body an unmodified
 //! UMA client understands. Only a caller that fails the optional shared
-//! token gets a gRPC error.
+//! token gets a gRPC error. Every OK answer removes client-made identity
+//! headers (`headers_to_remove`), including a pass-through.
+//!
+//! Headers are read from `HttpRequest.headers` (duplicates joined by `,`)
+//! or, when Envoy sends them raw (`encode_raw_headers`), from
+//! `HttpRequest.header_map`, joined the same way: one request gets one
+//! answer in either shape.
+
+use std::collections::HashMap;
 
 #[cfg(test)]
 use envoy_types::ext_authz::v3::pb::HttpResponse;
@@ -15,13 +23,16 @@ use envoy_types::ext_authz::v3::pb::{
 use envoy_types::ext_authz::v3::{
     CheckResponseExt, DeniedHttpResponseBuilder, OkHttpResponseBuilder,
 };
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest;
 use serde_json::json;
 use tonic::{Request, Response, Status};
 
 use crate::config::{Secret, Unmatched};
 use crate::core::Core;
 use crate::core::enforcement::{AccessCheck, CheckOutcome};
-use crate::domain::enforcement::{insufficient_challenge, uma_challenge};
+use crate::domain::enforcement::{
+    identity_headers_to_remove, insufficient_challenge, uma_challenge,
+};
 use crate::domain::{Error, secret};
 
 /// Envoy's `external_auth.proto` and its imports, for server reflection
@@ -100,13 +111,20 @@ impl Authorization for ExtAuthz {
                 None,
             )));
         };
-        let header = |name: &str| http.headers.get(name).map(String::as_str);
-        let host = if http.host.is_empty() {
-            header(":authority")
-                .or_else(|| header("host"))
-                .unwrap_or("")
+        let headers = request_headers(http);
+        let header = |name: &str| headers.get(name).map(String::as_str);
+        // Every value the request gives for its host; the core refuses
+        // the request unless they agree.
+        let authorities: Vec<&str> = if http.host.is_empty() {
+            [header(":authority"), header("host")]
+                .into_iter()
+                .flatten()
+                .collect()
         } else {
-            http.host.as_str()
+            std::iter::once(http.host.as_str())
+                .chain(header(":authority"))
+                .chain(header("host"))
+                .collect()
         };
         let path = if http.path.is_empty() {
             header(":path").unwrap_or("")
@@ -118,10 +136,16 @@ impl Authorization for ExtAuthz {
         } else {
             http.method.as_str()
         };
+        let scheme = if http.scheme.is_empty() {
+            header(":scheme").unwrap_or("")
+        } else {
+            http.scheme.as_str()
+        };
         let outcome = self
             .core
             .check_access(AccessCheck {
-                host,
+                authorities: &authorities,
+                scheme,
                 path,
                 method,
                 authorization: header("authorization"),
@@ -129,6 +153,45 @@ impl Authorization for ExtAuthz {
             .await;
         Ok(Response::new(answer(&self.as_uri, self.unmatched, outcome)))
     }
+}
+
+/// The request's headers by lower-case name, duplicates joined by `,` as
+/// Envoy joins them in `HttpRequest.headers`; from `header_map` when Envoy
+/// sent the raw form (a value that is not UTF-8 is read as `!`, which no
+/// authority or bearer token is: refused wherever it matters).
+fn request_headers(http: &HttpRequest) -> HashMap<String, String> {
+    let mut headers: HashMap<String, String> = HashMap::new();
+    let mut add = |name: &str, value: &str| {
+        headers
+            .entry(name.to_ascii_lowercase())
+            .and_modify(|joined| {
+                joined.push(',');
+                joined.push_str(value);
+            })
+            .or_insert_with(|| value.to_string());
+    };
+    match http.header_map.as_ref().filter(|m| !m.headers.is_empty()) {
+        Some(raw) => {
+            for header in &raw.headers {
+                if header.raw_value.is_empty() {
+                    add(&header.key, &header.value);
+                } else {
+                    let value = String::from_utf8(header.raw_value.clone())
+                        .unwrap_or_else(|_| "!".to_string());
+                    add(&header.key, &value);
+                }
+            }
+        }
+        None => {
+            // Sorted, so that two spellings of one name join in one order.
+            let mut names: Vec<(&String, &String)> = http.headers.iter().collect();
+            names.sort();
+            for (name, value) in names {
+                add(name, value);
+            }
+        }
+    }
+    headers
 }
 
 /// The `CheckResponse` for an outcome of the core's check.
@@ -145,8 +208,13 @@ fn answer(
             headers,
         }) => {
             let mut ok = OkHttpResponseBuilder::new();
-            // Overwrite: a client must not be able to send its own.
+            // Overwrite: a client must not be able to send its own. The
+            // default names this profile does not set are removed (Envoy
+            // removes after it sets, so never a name set here).
             let overwrite = Some(HeaderAppendAction::OverwriteIfExistsOrAdd);
+            for name in identity_headers_to_remove(Some(&headers), true) {
+                ok.remove_header(name);
+            }
             ok.add_header(headers.subject, subject, overwrite, false)
                 .add_header(headers.client, client_id, overwrite, false)
                 .add_header(headers.scopes, scopes.join(" "), overwrite, false)
@@ -177,8 +245,28 @@ fn answer(
             Some(insufficient_challenge(REALM, &host_id, as_uri, &ticket)),
             Some(json!({ "ticket": ticket }).to_string()),
         ),
-        Ok(CheckOutcome::Unmatched { reason }) => match unmatched {
-            Unmatched::Allow => CheckResponse::with_status(Status::ok(reason)),
+        Ok(CheckOutcome::BadRequest { reason }) => denied(
+            HttpStatusCode::BadRequest,
+            tonic::Code::InvalidArgument,
+            &reason,
+            None,
+            Some(json!({"error": "invalid_request", "error_description": reason}).to_string()),
+        ),
+        Ok(CheckOutcome::Unmatched {
+            reason,
+            profile_headers,
+        }) => match unmatched {
+            Unmatched::Allow => {
+                // Passed through untouched but for identity headers: the
+                // upstream trusts them, so a client must not bring its own.
+                let mut ok = OkHttpResponseBuilder::new();
+                for name in identity_headers_to_remove(profile_headers.as_ref(), false) {
+                    ok.remove_header(name);
+                }
+                let mut response = CheckResponse::with_status(Status::ok(reason));
+                response.set_http_response(ok);
+                response
+            }
             Unmatched::Deny => denied(
                 HttpStatusCode::Forbidden,
                 tonic::Code::PermissionDenied,

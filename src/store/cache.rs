@@ -92,7 +92,8 @@ pub(crate) struct Cache {
     pub(crate) pending: CacheMap<String, Option<super::pending::PendingRecord>>,
     pub(crate) clients: CacheMap<String, Arc<super::clients::VerifiedClient>>,
     pub(crate) hosts: CacheMap<String, Option<Arc<super::enforcement::HostedProfile>>>,
-    pub(crate) paths: CacheMap<String, Arc<crate::domain::enforcement::PathIndex>>,
+    /// Keyed by (client id, case-insensitive paths).
+    pub(crate) paths: CacheMap<(String, bool), Arc<crate::domain::enforcement::PathIndex>>,
     /// Whether an authorization grant (of an `authorization_code` token) is revoked.
     pub(crate) grants: CacheMap<String, bool>,
     /// The clients counter (revisions row 3) last seen.

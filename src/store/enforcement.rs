@@ -10,7 +10,7 @@ use sea_orm::{
 
 use super::entities::{enforcement_host, enforcement_profile, resource_set};
 use super::{Store, bump_revision, db_error};
-use crate::domain::enforcement::{EnforcementProfile, PathIndex, SetRef, parse_uris};
+use crate::domain::enforcement::{EnforcementProfile, PathIndex, SetRef, UriPattern};
 use crate::domain::{Error, UnixTime};
 
 /// The resource server that serves a host, with its profile.
@@ -21,8 +21,10 @@ pub struct HostedProfile {
 }
 
 /// Stores `client_id`'s profile, replacing any earlier one, and claims its
-/// hosts. A host another resource server claims is refused and nothing
-/// changes.
+/// hosts: one row per bare host name in normal form, whatever ports the
+/// profile lists, so the table's primary key makes a host one resource
+/// server's on every port and in every spelling. A host another resource
+/// server claims is refused and nothing changes.
 pub async fn put(
     store: &Store,
     client_id: &str,
@@ -37,7 +39,7 @@ pub async fn put(
         .exec(&txn)
         .await
         .map_err(db_error)?;
-    for host in &profile.hosts {
+    for host in &profile.claims() {
         let claimed = enforcement_host::Entity::insert(enforcement_host::ActiveModel {
             host: Set(host.clone()),
             client_id: Set(client_id.to_string()),
@@ -106,7 +108,8 @@ pub async fn get(store: &Store, client_id: &str) -> Result<Option<EnforcementPro
         .map_err(|e| Error::Internal(format!("corrupt enforcement profile: {e}")))
 }
 
-/// The resource server serving `host` (normalised), from memory when nothing changed.
+/// The resource server that claimed `host` (a bare host in normal form),
+/// from memory when nothing changed.
 pub async fn for_host(store: &Store, host: &str) -> Result<Option<Arc<HostedProfile>>, Error> {
     store
         .cache
@@ -128,37 +131,60 @@ pub async fn for_host(store: &Store, host: &str) -> Result<Option<Arc<HostedProf
         .await
 }
 
-/// The path index of `client_id`'s resource sets (every owner's), from
-/// memory when nothing changed.
-pub async fn path_index(store: &Store, client_id: &str) -> Result<Arc<PathIndex>, Error> {
+/// The path index of `client_id`'s resource sets (every owner's), literals
+/// lower-cased when `case_insensitive`, from memory when nothing changed.
+///
+/// A stored pattern that no longer parses (written before patterns were
+/// normalised, or by the bulk seeder) is skipped: what it spells (`..`,
+/// `%2F`, `;`…) makes every request path that could match it refused.
+pub async fn path_index(
+    store: &Store,
+    client_id: &str,
+    case_insensitive: bool,
+) -> Result<Arc<PathIndex>, Error> {
     store
         .cache
-        .read_through(&store.cache.paths, client_id.to_string(), || async {
-            let rows: Vec<(String, String, String)> = resource_set::Entity::find()
-                .select_only()
-                .column(resource_set::Column::Owner)
-                .column(resource_set::Column::Rsid)
-                .column(resource_set::Column::Extensions)
-                .filter(resource_set::Column::ClientId.eq(client_id))
-                .into_tuple()
-                .all(store.db())
-                .await
-                .map_err(db_error)?;
-            let mut index = PathIndex::default();
-            for (owner, rsid, extensions) in rows {
-                let extensions: serde_json::Value = serde_json::from_str(&extensions)
-                    .map_err(|e| Error::Internal(format!("corrupt extensions column: {e}")))?;
-                for pattern in parse_uris(extensions.get("uris"))? {
-                    index.insert(
-                        &pattern,
-                        SetRef {
-                            owner: owner.clone(),
-                            resource_set_id: rsid.clone(),
-                        },
-                    );
+        .read_through(
+            &store.cache.paths,
+            (client_id.to_string(), case_insensitive),
+            || async {
+                let rows: Vec<(String, String, String)> = resource_set::Entity::find()
+                    .select_only()
+                    .column(resource_set::Column::Owner)
+                    .column(resource_set::Column::Rsid)
+                    .column(resource_set::Column::Extensions)
+                    .filter(resource_set::Column::ClientId.eq(client_id))
+                    .into_tuple()
+                    .all(store.db())
+                    .await
+                    .map_err(db_error)?;
+                let mut index = PathIndex::new(case_insensitive);
+                for (owner, rsid, extensions) in rows {
+                    let extensions: serde_json::Value = serde_json::from_str(&extensions)
+                        .map_err(|e| Error::Internal(format!("corrupt extensions column: {e}")))?;
+                    let Some(uris) = extensions.get("uris").and_then(|u| u.as_array()) else {
+                        continue;
+                    };
+                    for text in uris.iter().filter_map(|u| u.as_str()) {
+                        match UriPattern::parse(text) {
+                            Ok(pattern) => index.insert(
+                                &pattern,
+                                SetRef {
+                                    owner: owner.clone(),
+                                    resource_set_id: rsid.clone(),
+                                },
+                            ),
+                            Err(e) => tracing::warn!(
+                                client_id,
+                                resource_set_id = %rsid,
+                                error = %e.description(),
+                                "a stored uri pattern is refused and matches nothing"
+                            ),
+                        }
+                    }
                 }
-            }
-            Ok(Arc::new(index))
-        })
+                Ok(Arc::new(index))
+            },
+        )
         .await
 }
