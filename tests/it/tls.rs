@@ -150,9 +150,14 @@ async fn grpc_channel(
 
 async fn pat_over(client: &reqwest::Client, app: &TestApp) -> String {
     let (id, secret) = app.create_client("alice", &["uma_protection"]).await;
+    pat_at(client, &app.url("/oauth/token"), &id, &secret).await
+}
+
+/// A PAT by `client_credentials` at `token_endpoint`.
+async fn pat_at(client: &reqwest::Client, token_endpoint: &str, id: &str, secret: &str) -> String {
     let token = client
-        .post(app.url("/oauth/token"))
-        .basic_auth(&id, Some(&secret))
+        .post(token_endpoint)
+        .basic_auth(id, Some(secret))
         .form(&[
             ("grant_type", "client_credentials"),
             ("scope", "uma_protection"),
@@ -457,17 +462,24 @@ async fn a_split_facade_reaches_its_core_over_mutual_tls() {
     let client = reqwest::Client::new();
     let ready = client.get(format!("{http}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    let token = client
-        .post(format!("{http}/oauth/token"))
-        .basic_auth(&created.client_id, Some(&created.client_secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "uma_protection"),
-        ])
+    let pat = pat_at(
+        &client,
+        &format!("{http}/oauth/token"),
+        &created.client_id,
+        &created.client_secret,
+    )
+    .await;
+    let listed = client
+        .get(format!("{http}/uma/rs/resource_set"))
+        .bearer_auth(&pat)
         .send()
         .await
         .unwrap();
-    assert_eq!(token.status(), 200);
+    assert_eq!(
+        listed.status(),
+        200,
+        "the protection API through the mTLS hop"
+    );
     let browser = crate::browser_support::Browser::on(&http, None);
     let page = browser.get("/signin").await;
     assert_eq!(page.status, 200);
