@@ -20,7 +20,7 @@ use crate::grpc::facade_only::{self, FacadeOnly};
 use crate::grpc::{self, Transport, proto};
 use crate::http::{self, CoreClients, Facade, FacadeOptions};
 use crate::net::tls::{ClientFiles, ServerFiles, ServerTls, TlsConnector};
-use crate::net::{Incoming, PeerAddr};
+use crate::net::{Incoming, Limits, http_server};
 use crate::store::Store;
 
 /// How often the core re-checks the database for its health status.
@@ -142,6 +142,9 @@ impl Application {
             Role::Facade => None,
             Role::All | Role::Core => {
                 let store = Store::connect(settings.database_url.expose()).await?;
+                store.set_staleness_bound(staleness_bound(Duration::from_millis(
+                    settings.cache_refresh_ms,
+                )));
                 if settings.migrate_on_start {
                     store.migrate().await?;
                 } else if let Err(e) = store.ready().await {
@@ -214,6 +217,7 @@ impl Application {
         let max = self.settings.max_body_bytes;
         let grace = Duration::from_secs(self.settings.shutdown_grace);
         let tls_reload = Duration::from_millis(self.settings.tls_reload_ms);
+        let header_timeout = Duration::from_millis(self.settings.header_read_timeout_ms);
 
         let facade_only = FacadeOnly::new(self.facade_credential.as_ref());
         let routes = self.core.as_ref().map(|core| {
@@ -227,13 +231,15 @@ impl Application {
             ));
             check_health(core.store(), &reporter).await;
             let refresh = Duration::from_millis(self.settings.cache_refresh_ms);
-            tokio::spawn(refresh_caches(
+            tokio::spawn(refresh_caches(core.clone(), refresh, stop_rx.clone()));
+            tokio::spawn(maintain(
                 core.clone(),
                 refresh,
                 Duration::from_secs(self.settings.change_retention_secs),
                 stop_rx.clone(),
             ));
         }
+        tokio::spawn(crate::telemetry::metrics_upkeep(stop_rx.clone()));
         for tls in [&self.http_tls, &self.grpc_tls].into_iter().flatten() {
             tokio::spawn(tls.watch(tls_reload, stop_rx.clone()));
         }
@@ -293,7 +299,12 @@ impl Application {
                     .max_decoding_message_size(max),
                 );
             }
-            let incoming = Incoming::new(listener, self.grpc_tls.clone())
+            let limits = Limits {
+                max_connections: self.settings.max_client_connections,
+                // The HTTP/2 connection preface is 24 bytes.
+                first_bytes: (24, header_timeout),
+            };
+            let incoming = Incoming::new(listener, self.grpc_tls.clone(), limits)
                 .map_err(|e| Error::Internal(format!("gRPC listener: {e}")))?;
             let stop = stopped(stop_rx.clone());
             tasks.spawn(async move {
@@ -310,28 +321,33 @@ impl Application {
                 .clone()
                 .ok_or_else(|| Error::invalid_request("a façade needs core_url"))?;
             let app = http::router(facade(transport));
-            let incoming = Incoming::new(listener, self.http_tls.clone())
+            let limits = Limits {
+                max_connections: self.settings.max_client_connections,
+                first_bytes: (1, header_timeout),
+            };
+            let incoming = Incoming::new(listener, self.http_tls.clone(), limits)
                 .map_err(|e| Error::Internal(format!("HTTP listener: {e}")))?;
             let stop = stopped(stop_rx.clone());
             tasks.spawn(async move {
-                // The peer address feeds the per-address sign-in limit.
-                axum::serve(
-                    incoming,
-                    app.into_make_service_with_connect_info::<PeerAddr>(),
-                )
-                .with_graceful_shutdown(stop)
-                .await
-                .map_err(|e| Error::Internal(format!("HTTP server failed: {e}")))
+                // Each request carries its peer address (`ConnectInfo<PeerAddr>`),
+                // which feeds the per-address sign-in limit.
+                http_server::serve(incoming, app, header_timeout, stop).await;
+                Ok(())
             });
         }
         if let (Some(listener), Some(transport)) = (self.health, core_transport) {
             let app = http::health_router(facade(transport));
+            let limits = Limits {
+                // Probes, not clients: a handful of connections is plenty.
+                max_connections: 64,
+                first_bytes: (1, header_timeout),
+            };
+            let incoming = Incoming::new(listener, None, limits)
+                .map_err(|e| Error::Internal(format!("health listener: {e}")))?;
             let stop = stopped(stop_rx.clone());
             tasks.spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stop)
-                    .await
-                    .map_err(|e| Error::Internal(format!("health listener failed: {e}")))
+                http_server::serve(incoming, app, header_timeout, stop).await;
+                Ok(())
             });
         }
 
@@ -430,12 +446,35 @@ async fn watch_health(store: Store, reporter: HealthReporter, mut stop: watch::R
     }
 }
 
-/// Drops the core's caches whenever another replica changed the database;
-/// `interval` bounds how stale a cached answer can be.
 /// How often the change log is pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
-async fn refresh_caches(
+/// How long after its last successful look at the change counter a replica
+/// serves cached answers: three refresh intervals (at least a second), so a
+/// slow look or two does not send every lookup to the database, while a
+/// replica cut off from it stops answering from memory soon after.
+pub fn staleness_bound(cache_refresh: Duration) -> Duration {
+    (cache_refresh * 3).max(Duration::from_secs(1))
+}
+
+/// Drops the core's caches whenever another replica changed the database;
+/// `interval` bounds how stale a cached answer can be, and a look that
+/// fails leaves the caches to expire (see [`staleness_bound`]).
+async fn refresh_caches(core: Core, interval: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = core.store().refresh_cache().await {
+            tracing::warn!(error = %e, "cannot check the database for changes");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {},
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Rotates and reloads signing keys and prunes the change log, on a loop of
+/// its own so that neither delays the change-counter look.
+async fn maintain(
     core: Core,
     interval: Duration,
     retention: Duration,
@@ -443,9 +482,6 @@ async fn refresh_caches(
 ) {
     let mut last_prune: Option<std::time::Instant> = None;
     loop {
-        if let Err(e) = core.store().refresh_cache().await {
-            tracing::warn!(error = %e, "cannot check the database for changes");
-        }
         if let Err(e) = core.maintain_keys().await {
             tracing::warn!(error = %e, "cannot rotate or reload the signing keys");
         }

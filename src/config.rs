@@ -212,6 +212,12 @@ pub struct Settings {
     /// for probes that cannot speak TLS or present a client certificate
     /// (the kubelet's). Off when unset.
     pub health_addr: Option<SocketAddr>,
+    /// Most client connections each listener (HTTP, gRPC) keeps open; past
+    /// it new connections wait in the kernel's backlog.
+    pub max_client_connections: usize,
+    /// How long a client has to send a request's headers (HTTP), or its
+    /// first bytes (gRPC's connection preface), milliseconds.
+    pub header_read_timeout_ms: u64,
 }
 
 /// Reads a list setting from TOML (an array) or from an environment
@@ -276,12 +282,14 @@ impl Default for Settings {
             core_tls_cert_file: None,
             core_tls_key_file: None,
             health_addr: None,
+            max_client_connections: 4096,
+            header_read_timeout_ms: 10_000,
         }
     }
 }
 
 /// The settings readable from `STEWARD_*` variables.
-const ENV_KEYS: [&str; 35] = [
+const ENV_KEYS: [&str; 37] = [
     "database_url",
     "http_addr",
     "grpc_addr",
@@ -317,6 +325,8 @@ const ENV_KEYS: [&str; 35] = [
     "core_tls_cert_file",
     "core_tls_key_file",
     "health_addr",
+    "max_client_connections",
+    "header_read_timeout_ms",
 ];
 
 impl Settings {
@@ -451,6 +461,12 @@ impl Settings {
         }
         if self.core_tls_cert_file.is_some() != self.core_tls_key_file.is_some() {
             return bad("core_tls_cert_file and core_tls_key_file go together".into());
+        }
+        if self.max_client_connections == 0 {
+            return bad("max_client_connections must be positive".into());
+        }
+        if !(100..=600_000).contains(&self.header_read_timeout_ms) {
+            return bad("header_read_timeout_ms must be between 100 and 600000".into());
         }
         if !(100..=3_600_000).contains(&self.tls_reload_ms) {
             return bad("tls_reload_ms must be between 100 and 3600000".into());
@@ -592,6 +608,14 @@ mod tests {
             },
             Settings {
                 tls_reload_ms: 0,
+                ..ok.clone()
+            },
+            Settings {
+                max_client_connections: 0,
+                ..ok.clone()
+            },
+            Settings {
+                header_read_timeout_ms: 10,
                 ..ok.clone()
             },
         ];

@@ -89,6 +89,25 @@ pub fn metrics_handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// How often the Prometheus recorder's upkeep runs.
+const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs the Prometheus recorder's upkeep until `stop` turns true. Histogram
+/// samples are otherwise only drained by a scrape of `/metrics`: with
+/// nobody scraping (the chart's ServiceMonitor is off by default) they
+/// would pile up, a few bytes per request, for the life of the process.
+pub async fn metrics_upkeep(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let Some(handle) = metrics_handle() else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(METRICS_UPKEEP) => handle.run_upkeep(),
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 /// The process's resident memory in bytes (Linux: `VmRSS` of
 /// `/proc/self/status`), exported as `process_resident_memory_bytes` so an
 /// operator — and the load tool's scale run — can see what the caches cost.

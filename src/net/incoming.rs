@@ -3,6 +3,12 @@
 //! slow or silent client never holds up the others), and hands finished
 //! connections to the server: axum through [`axum::serve::Listener`], tonic
 //! through [`Incoming::into_stream`].
+//!
+//! Hostile clients are bounded here: at most [`Limits::max_connections`]
+//! connections are open at once (past it the loop stops accepting and the
+//! kernel's backlog holds the rest), and a connection must send its first
+//! bytes (the HTTP/2 preface on gRPC) within [`Limits::first_bytes`] or it is
+//! closed. The HTTP server adds a deadline for every request's headers.
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,7 +19,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::tls::ServerTls;
@@ -26,11 +32,26 @@ const MAX_HANDSHAKES: usize = 1024;
 /// Accepted connections waiting for the server to take them.
 const QUEUE: usize = 128;
 
+/// What one listener allows its clients.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// A connection must have sent this many bytes (after TLS) within this
+    /// long, or it is closed: 24 is the HTTP/2 connection preface.
+    pub first_bytes: (usize, Duration),
+}
+
 /// An accepted connection, plain or TLS.
 pub struct Connection {
     stream: Stream,
     peer: SocketAddr,
     local: SocketAddr,
+    /// Bytes still expected before `deadline`; 0 once they came.
+    awaiting: usize,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Held while the connection is open: one of the listener's slots.
+    _slot: OwnedSemaphorePermit,
 }
 
 enum Stream {
@@ -39,6 +60,24 @@ enum Stream {
 }
 
 impl Connection {
+    fn new(
+        stream: Stream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        limits: &Limits,
+        slot: OwnedSemaphorePermit,
+    ) -> Connection {
+        let (awaiting, within) = limits.first_bytes;
+        Connection {
+            stream,
+            peer,
+            local,
+            awaiting,
+            deadline: (awaiting > 0).then(|| Box::pin(tokio::time::sleep(within))),
+            _slot: slot,
+        }
+    }
+
     /// The client's socket address.
     pub fn peer(&self) -> SocketAddr {
         self.peer
@@ -51,10 +90,36 @@ impl AsyncRead for Connection {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().stream {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let read = match &mut this.stream {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        if this.awaiting > 0 {
+            match &read {
+                Poll::Ready(Ok(())) => {
+                    let got = buf.filled().len() - before;
+                    this.awaiting = this.awaiting.saturating_sub(got);
+                    if this.awaiting == 0 || got == 0 {
+                        this.awaiting = 0;
+                        this.deadline = None;
+                    }
+                }
+                Poll::Pending => {
+                    if let Some(deadline) = &mut this.deadline
+                        && deadline.as_mut().poll(cx).is_ready()
+                    {
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "the client sent too little too slowly",
+                        )));
+                    }
+                }
+                Poll::Ready(Err(_)) => {}
+            }
         }
+        read
     }
 }
 
@@ -134,10 +199,14 @@ impl Drop for AbortOnDrop {
 impl Incoming {
     /// Starts accepting on `listener`; with `tls`, every connection is a TLS
     /// connection made with its configuration at the time of the handshake.
-    pub fn new(listener: TcpListener, tls: Option<Arc<ServerTls>>) -> io::Result<Incoming> {
+    pub fn new(
+        listener: TcpListener,
+        tls: Option<Arc<ServerTls>>,
+        limits: Limits,
+    ) -> io::Result<Incoming> {
         let local = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(QUEUE);
-        let accepting = AbortOnDrop(tokio::spawn(accept_loop(listener, local, tls, tx)));
+        let accepting = AbortOnDrop(tokio::spawn(accept_loop(listener, local, tls, limits, tx)));
         Ok(Incoming {
             ready,
             local,
@@ -199,10 +268,16 @@ async fn accept_loop(
     listener: TcpListener,
     local: SocketAddr,
     tls: Option<Arc<ServerTls>>,
+    limits: Limits,
     ready: mpsc::Sender<Connection>,
 ) {
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     loop {
+        // A free slot first: at the limit, connections wait in the backlog.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let (tcp, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
@@ -216,11 +291,7 @@ async fn accept_loop(
         let _ = tcp.set_nodelay(true);
         let local = tcp.local_addr().unwrap_or(local);
         let Some(tls) = &tls else {
-            let connection = Connection {
-                stream: Stream::Plain(tcp),
-                peer,
-                local,
-            };
+            let connection = Connection::new(Stream::Plain(tcp), peer, local, &limits, slot);
             if ready.send(connection).await.is_err() {
                 return;
             }
@@ -235,11 +306,8 @@ async fn accept_loop(
             let _permit = permit;
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => {
-                    let connection = Connection {
-                        stream: Stream::Tls(Box::new(stream)),
-                        peer,
-                        local,
-                    };
+                    let connection =
+                        Connection::new(Stream::Tls(Box::new(stream)), peer, local, &limits, slot);
                     let _ = ready.send(connection).await;
                 }
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),

@@ -3,7 +3,8 @@
 //! the TLS configuration that follows certificate files as they are
 //! replaced.
 
+pub mod http_server;
 pub mod incoming;
 pub mod tls;
 
-pub use incoming::{Connection, Incoming, PeerAddr};
+pub use incoming::{Connection, Incoming, Limits, PeerAddr};

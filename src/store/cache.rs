@@ -9,6 +9,13 @@
 //! that map was not dropped while it was reading (the map's generation,
 //! checked under its lock), so a stale value is never put back after a drop.
 //!
+//! Freshness: a replica that cannot read the change counter (its database
+//! connection is gone) cannot know what other replicas changed, so a cached
+//! answer is served only while the last successful look at the counter is
+//! recent ([`Cache::set_staleness_bound`]); past that every lookup goes to
+//! the database, which answers or fails (503) — never an answer that may
+//! have been revoked elsewhere.
+//!
 //! The client memo (verified client secrets) is not dropped by those writes:
 //! no write to sets, policies, tickets or RPTs can change a client, and
 //! dropping it would send every client back through argon2 after any write.
@@ -19,8 +26,13 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::domain::Error;
+
+/// How long cached answers stay servable after the last successful look at
+/// the change counter, unless the application sets its own bound.
+const DEFAULT_STALENESS_BOUND: Duration = Duration::from_millis(1500);
 
 /// Most entries one map keeps; past it the map is emptied (bounded memory
 /// whatever keys callers make up).
@@ -82,6 +94,14 @@ impl<K: Eq + Hash, V: Clone> CacheMap<K, V> {
 
 /// The caches of one store handle (shared by its clones).
 pub(crate) struct Cache {
+    /// When this cache was made; the freshness deadline counts from it.
+    epoch: Instant,
+    /// Cached answers may be served until this many ms after `epoch`: the
+    /// start of the last successful look at the change counter plus the
+    /// staleness bound. 0 (before the first look): never.
+    fresh_until_ms: AtomicU64,
+    /// How long after a successful look cached answers stay servable, ms.
+    staleness_bound_ms: AtomicU64,
     /// The database change counter last seen.
     revision: AtomicI64,
     pub(crate) rpt_status: CacheMap<(String, String), Arc<super::rpts::CachedStatus>>,
@@ -103,6 +123,9 @@ pub(crate) struct Cache {
 impl Cache {
     pub(crate) fn new() -> Cache {
         Cache {
+            epoch: Instant::now(),
+            fresh_until_ms: AtomicU64::new(0),
+            staleness_bound_ms: AtomicU64::new(DEFAULT_STALENESS_BOUND.as_millis() as u64),
             revision: AtomicI64::new(i64::MIN),
             rpt_status: CacheMap::new(),
             resource_sets: CacheMap::new(),
@@ -139,12 +162,34 @@ impl Cache {
 
     /// Drops the caches if the database change counter moved since last
     /// seen, then records it — in that order, so whoever reads the new
-    /// revision finds no answer older than it. (One refresher calls this.)
-    pub(crate) fn observe(&self, revision: i64) {
+    /// revision finds no answer older than it. `looked_at` is when the read
+    /// of the counter started: every change committed before it is known
+    /// now, so cached answers are servable for the staleness bound from
+    /// then. (One refresher calls this.)
+    pub(crate) fn observe(&self, revision: i64, looked_at: Instant) {
         if self.revision.load(Ordering::SeqCst) != revision {
             self.invalidate();
         }
         self.revision.store(revision, Ordering::SeqCst);
+        let bound = self.staleness_bound_ms.load(Ordering::SeqCst);
+        let until = self.millis(looked_at).saturating_add(bound);
+        self.fresh_until_ms.fetch_max(until, Ordering::SeqCst);
+    }
+
+    /// How long after a successful look at the counter cached answers may
+    /// be served.
+    pub(crate) fn set_staleness_bound(&self, bound: Duration) {
+        let ms = u64::try_from(bound.as_millis()).unwrap_or(u64::MAX);
+        self.staleness_bound_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Whether cached answers may be served now.
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.millis(Instant::now()) < self.fresh_until_ms.load(Ordering::SeqCst)
+    }
+
+    fn millis(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
 
     /// The change counter last observed (`i64::MIN` before the first look).
@@ -165,7 +210,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, Error>>,
     {
-        if let Some(value) = map.get(&key) {
+        if let Some(value) = self.get(map, &key) {
             return Ok(value);
         }
         let generation = map.generation();
@@ -174,8 +219,11 @@ impl Cache {
         Ok(value)
     }
 
-    /// A cached value, if any.
+    /// A cached value, if any and if cached answers are servable now.
     pub(crate) fn get<K: Eq + Hash, V: Clone>(&self, map: &CacheMap<K, V>, key: &K) -> Option<V> {
+        if !self.is_fresh() {
+            return None;
+        }
         map.get(key)
     }
 }
@@ -202,7 +250,7 @@ mod tests {
             .await
             .unwrap();
         assert!(cache.pending.get(&"k".to_string()).is_some(), "cached");
-        cache.observe(5);
+        cache.observe(5, Instant::now());
         assert!(
             cache.pending.get(&"k".to_string()).is_none(),
             "dropped on a new revision"
@@ -211,11 +259,47 @@ mod tests {
             .read_through(&cache.pending, "k".to_string(), || async { Ok(None) })
             .await
             .unwrap();
-        cache.observe(5);
+        cache.observe(5, Instant::now());
         assert!(
             cache.pending.get(&"k".to_string()).is_some(),
             "same revision keeps it"
         );
+    }
+
+    #[tokio::test]
+    async fn cached_answers_are_served_only_within_the_bound_of_the_last_look() {
+        let cache = Cache::new();
+        cache.set_staleness_bound(Duration::from_millis(200));
+        let loads = std::sync::atomic::AtomicU32::new(0);
+        let read = || {
+            cache.read_through(&cache.pending, "k".to_string(), || async {
+                loads.fetch_add(1, Ordering::SeqCst);
+                Ok(None)
+            })
+        };
+        read().await.unwrap();
+        read().await.unwrap();
+        assert_eq!(loads.load(Ordering::SeqCst), 2, "never looked: no cache");
+        // The first look (a new revision) drops what was loaded before it.
+        cache.observe(1, Instant::now());
+        read().await.unwrap();
+        read().await.unwrap();
+        read().await.unwrap();
+        assert_eq!(loads.load(Ordering::SeqCst), 3, "fresh: served from memory");
+        // The database stops answering: no successful look for longer than the bound.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        read().await.unwrap();
+        assert_eq!(
+            loads.load(Ordering::SeqCst),
+            4,
+            "stale: back to the database"
+        );
+        assert!(cache.get(&cache.pending, &"k".to_string()).is_none());
+        // A look that started long ago does not make it fresh again.
+        cache.observe(1, Instant::now() - Duration::from_secs(1));
+        assert!(!cache.is_fresh());
+        cache.observe(1, Instant::now());
+        assert!(cache.get(&cache.pending, &"k".to_string()).is_some());
     }
 
     #[tokio::test]
@@ -240,7 +324,7 @@ mod tests {
             cache.rpt_status.generation(),
         );
         cache.invalidate();
-        cache.observe(7);
+        cache.observe(7, Instant::now());
         assert!(cache.rpt_status.get(&("rpt".into(), "rs".into())).is_none());
         // A verification that started before those drops is still kept.
         let verified = Arc::new(super::super::clients::VerifiedClient {

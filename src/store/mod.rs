@@ -85,6 +85,7 @@ impl Store {
     /// every `cache_refresh_ms`: that interval bounds how stale its answers
     /// can be after a write elsewhere.
     pub async fn refresh_cache(&self) -> Result<(), Error> {
+        let looked_at = std::time::Instant::now();
         let rows = self
             .db
             .query_all_raw(sea_orm::Statement::from_string(
@@ -108,9 +109,15 @@ impl Store {
         }
         let revision =
             revision.ok_or_else(|| Error::Internal("the revisions row is missing".into()))?;
-        self.cache.observe(revision);
+        self.cache.observe(revision, looked_at);
         self.changes.notify_waiters();
         Ok(())
+    }
+
+    /// How long after its last successful look at the change counter this
+    /// store serves cached answers (past it, every lookup reads the database).
+    pub fn set_staleness_bound(&self, bound: std::time::Duration) {
+        self.cache.set_staleness_bound(bound);
     }
 
     /// The database change counter as this replica last saw it (0 before

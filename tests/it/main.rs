@@ -13,6 +13,7 @@ mod changes;
 mod cli;
 mod discovery;
 mod ext_authz;
+mod faults;
 mod guard;
 mod helpers;
 mod idp;
