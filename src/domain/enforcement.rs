@@ -276,7 +276,30 @@ struct Node {
     here: Vec<SetRef>,
 }
 
+impl Node {
+    fn approximate_bytes(&self) -> usize {
+        let sets = |sets: &[SetRef]| {
+            sets.iter()
+                .map(|s| s.owner.len() + s.resource_set_id.len() + 48)
+                .sum::<usize>()
+        };
+        96 + self
+            .literal
+            .iter()
+            .map(|(segment, node)| segment.len() + 32 + node.approximate_bytes())
+            .sum::<usize>()
+            + self.one.as_ref().map_or(0, |node| node.approximate_bytes())
+            + sets(&self.rest)
+            + sets(&self.here)
+    }
+}
+
 impl PathIndex {
+    /// An estimate of the memory the index holds (caches bound themselves by it).
+    pub fn approximate_bytes(&self) -> usize {
+        self.root.approximate_bytes()
+    }
+
     /// An empty index; `case_insensitive` lower-cases the patterns' literal
     /// segments, to be matched against paths normalised the same way.
     pub fn new(case_insensitive: bool) -> PathIndex {

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use super::weight::{self, Weight};
 use crate::domain::Error;
 
 /// How long cached answers stay servable after the last successful look at
@@ -38,18 +39,37 @@ const DEFAULT_STALENESS_BOUND: Duration = Duration::from_millis(1500);
 /// whatever keys callers make up).
 const MAX_ENTRIES: usize = 200_000;
 
+/// Most bytes (estimated, see [`super::weight`]) one map holds; past it the
+/// map is emptied. Nine maps: at most ~300 MiB of cached answers in all.
+const MAX_BYTES: usize = 32 * 1024 * 1024;
+
+/// The entries of one map and their estimated size.
+struct Entries<K, V> {
+    map: HashMap<K, V>,
+    bytes: usize,
+}
+
 /// One cached query.
 pub(crate) struct CacheMap<K, V> {
     /// Bumped before every drop; readers compare it to decide whether to fill.
     generation: AtomicU64,
-    entries: RwLock<HashMap<K, V>>,
+    entries: RwLock<Entries<K, V>>,
+    max_bytes: usize,
 }
 
-impl<K: Eq + Hash, V: Clone> CacheMap<K, V> {
+impl<K: Eq + Hash + Weight, V: Clone + Weight> CacheMap<K, V> {
     fn new() -> Self {
+        CacheMap::with_budget(MAX_BYTES)
+    }
+
+    fn with_budget(max_bytes: usize) -> Self {
         CacheMap {
             generation: AtomicU64::new(0),
-            entries: RwLock::new(HashMap::new()),
+            entries: RwLock::new(Entries {
+                map: HashMap::new(),
+                bytes: 0,
+            }),
+            max_bytes,
         }
     }
 
@@ -57,8 +77,17 @@ impl<K: Eq + Hash, V: Clone> CacheMap<K, V> {
         self.entries
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .map
             .get(key)
             .cloned()
+    }
+
+    /// The estimated bytes the map holds now.
+    pub(crate) fn bytes(&self) -> usize {
+        self.entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .bytes
     }
 
     /// The generation to pass to [`CacheMap::fill`] (read before loading).
@@ -72,7 +101,9 @@ impl<K: Eq + Hash, V: Clone> CacheMap<K, V> {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.generation.fetch_add(1, Ordering::SeqCst);
-        entries.clear();
+        entries.map.clear();
+        entries.map.shrink_to(0);
+        entries.bytes = 0;
     }
 
     /// Puts a value loaded at `generation` into the map, unless the map was
@@ -85,10 +116,21 @@ impl<K: Eq + Hash, V: Clone> CacheMap<K, V> {
         if self.generation.load(Ordering::SeqCst) != generation {
             return;
         }
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
+        let cost = weight::entry(&key, value);
+        if cost > self.max_bytes / 16 {
+            // One answer this large is not worth a sixteenth of the budget.
+            return;
         }
-        entries.insert(key, value.clone());
+        if entries.map.len() >= MAX_ENTRIES || entries.bytes + cost > self.max_bytes {
+            entries.map.clear();
+            entries.map.shrink_to(0);
+            entries.bytes = 0;
+        }
+        if let Some(old) = entries.map.insert(key, value.clone()) {
+            // The same key filled twice (two concurrent loads): count it once.
+            entries.bytes = entries.bytes.saturating_sub(old.weight());
+        }
+        entries.bytes += cost;
     }
 }
 
@@ -109,8 +151,14 @@ pub(crate) struct Cache {
         CacheMap<(String, String, String), Option<super::resource_sets::StoredResourceSet>>,
     pub(crate) policies:
         CacheMap<(String, String, String), Arc<Vec<crate::domain::policy::Policy>>>,
-    pub(crate) pending: CacheMap<String, Option<super::pending::PendingRecord>>,
+    /// Every held request on one resource set, keyed by (resource server,
+    /// owner, set): one entry per set that exists, whatever parties ask.
+    pub(crate) pending: CacheMap<(String, String, String), Arc<Vec<super::pending::PendingRecord>>>,
     pub(crate) clients: CacheMap<String, Arc<super::clients::VerifiedClient>>,
+    /// Every claimed host → the resource server that claimed it, as one
+    /// entry: an unknown host is answered from it without an entry of its own.
+    pub(crate) host_claims: CacheMap<(), Arc<HashMap<String, String>>>,
+    /// Enforcement profiles by resource server (only for claimed hosts).
     pub(crate) hosts: CacheMap<String, Option<Arc<super::enforcement::HostedProfile>>>,
     /// Keyed by (client id, case-insensitive paths).
     pub(crate) paths: CacheMap<(String, bool), Arc<crate::domain::enforcement::PathIndex>>,
@@ -132,6 +180,7 @@ impl Cache {
             policies: CacheMap::new(),
             pending: CacheMap::new(),
             clients: CacheMap::new(),
+            host_claims: CacheMap::new(),
             hosts: CacheMap::new(),
             paths: CacheMap::new(),
             grants: CacheMap::new(),
@@ -146,6 +195,7 @@ impl Cache {
         self.resource_sets.clear();
         self.policies.clear();
         self.pending.clear();
+        self.host_claims.clear();
         self.hosts.clear();
         self.paths.clear();
         self.grants.clear();
@@ -205,8 +255,8 @@ impl Cache {
         load: F,
     ) -> Result<V, Error>
     where
-        K: Eq + Hash,
-        V: Clone,
+        K: Eq + Hash + Weight,
+        V: Clone + Weight,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, Error>>,
     {
@@ -219,8 +269,54 @@ impl Cache {
         Ok(value)
     }
 
+    /// Like [`Cache::read_through`] for lookups whose key the caller chose
+    /// (an id that may not exist): only found values are kept, so made-up
+    /// keys never take memory.
+    pub(crate) async fn read_through_found<K, V, F, Fut>(
+        &self,
+        map: &CacheMap<K, Option<V>>,
+        key: K,
+        load: F,
+    ) -> Result<Option<V>, Error>
+    where
+        K: Eq + Hash + Weight,
+        V: Clone + Weight,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<V>, Error>>,
+    {
+        if let Some(value) = self.get(map, &key) {
+            return Ok(value);
+        }
+        let generation = map.generation();
+        let value = load().await?;
+        if value.is_some() {
+            map.fill(key, &value, generation);
+        }
+        Ok(value)
+    }
+
+    /// The estimated bytes each map holds, for the `steward_cache_bytes`
+    /// gauge.
+    pub(crate) fn sizes(&self) -> [(&'static str, usize); 9] {
+        [
+            ("rpt_status", self.rpt_status.bytes()),
+            ("resource_sets", self.resource_sets.bytes()),
+            ("policies", self.policies.bytes()),
+            ("pending", self.pending.bytes()),
+            ("clients", self.clients.bytes()),
+            ("host_claims", self.host_claims.bytes()),
+            ("profiles", self.hosts.bytes()),
+            ("paths", self.paths.bytes()),
+            ("grants", self.grants.bytes()),
+        ]
+    }
+
     /// A cached value, if any and if cached answers are servable now.
-    pub(crate) fn get<K: Eq + Hash, V: Clone>(&self, map: &CacheMap<K, V>, key: &K) -> Option<V> {
+    pub(crate) fn get<K: Eq + Hash + Weight, V: Clone + Weight>(
+        &self,
+        map: &CacheMap<K, V>,
+        key: &K,
+    ) -> Option<V> {
         if !self.is_fresh() {
             return None;
         }
@@ -236,32 +332,32 @@ mod tests {
     async fn a_drop_during_a_load_keeps_the_stale_value_out() {
         let cache = Cache::new();
         let value = cache
-            .read_through(&cache.pending, "k".to_string(), || async {
+            .read_through(&cache.grants, "k".to_string(), || async {
                 cache.invalidate(); // a write commits while we read
-                Ok(None)
+                Ok(false)
             })
             .await
             .unwrap();
-        assert_eq!(value, None);
-        assert!(cache.pending.get(&"k".to_string()).is_none(), "not cached");
+        assert!(!value);
+        assert!(cache.grants.get(&"k".to_string()).is_none(), "not cached");
 
         cache
-            .read_through(&cache.pending, "k".to_string(), || async { Ok(None) })
+            .read_through(&cache.grants, "k".to_string(), || async { Ok(false) })
             .await
             .unwrap();
-        assert!(cache.pending.get(&"k".to_string()).is_some(), "cached");
+        assert!(cache.grants.get(&"k".to_string()).is_some(), "cached");
         cache.observe(5, Instant::now());
         assert!(
-            cache.pending.get(&"k".to_string()).is_none(),
+            cache.grants.get(&"k".to_string()).is_none(),
             "dropped on a new revision"
         );
         cache
-            .read_through(&cache.pending, "k".to_string(), || async { Ok(None) })
+            .read_through(&cache.grants, "k".to_string(), || async { Ok(false) })
             .await
             .unwrap();
         cache.observe(5, Instant::now());
         assert!(
-            cache.pending.get(&"k".to_string()).is_some(),
+            cache.grants.get(&"k".to_string()).is_some(),
             "same revision keeps it"
         );
     }
@@ -272,9 +368,9 @@ mod tests {
         cache.set_staleness_bound(Duration::from_millis(200));
         let loads = std::sync::atomic::AtomicU32::new(0);
         let read = || {
-            cache.read_through(&cache.pending, "k".to_string(), || async {
+            cache.read_through(&cache.grants, "k".to_string(), || async {
                 loads.fetch_add(1, Ordering::SeqCst);
-                Ok(None)
+                Ok(false)
             })
         };
         read().await.unwrap();
@@ -294,12 +390,51 @@ mod tests {
             4,
             "stale: back to the database"
         );
-        assert!(cache.get(&cache.pending, &"k".to_string()).is_none());
+        assert!(cache.get(&cache.grants, &"k".to_string()).is_none());
         // A look that started long ago does not make it fresh again.
         cache.observe(1, Instant::now() - Duration::from_secs(1));
         assert!(!cache.is_fresh());
         cache.observe(1, Instant::now());
-        assert!(cache.get(&cache.pending, &"k".to_string()).is_some());
+        assert!(cache.get(&cache.grants, &"k".to_string()).is_some());
+    }
+
+    #[test]
+    fn a_map_stays_within_its_byte_budget() {
+        let map: CacheMap<String, Option<String>> = CacheMap::with_budget(64 * 1024);
+        for n in 0..10_000 {
+            let key = format!("{n:0>200}");
+            map.fill(key, &Some("v".repeat(300)), map.generation());
+            assert!(map.bytes() <= 64 * 1024, "{} bytes", map.bytes());
+        }
+        assert!(map.bytes() > 0);
+        // One value larger than a sixteenth of the budget is never kept.
+        map.clear();
+        map.fill("big".into(), &Some("x".repeat(8 * 1024)), map.generation());
+        assert_eq!(map.bytes(), 0);
+        assert!(map.get(&"big".to_string()).is_none());
+    }
+
+    #[tokio::test]
+    async fn made_up_keys_are_not_remembered() {
+        let cache = Cache::new();
+        cache.observe(1, Instant::now());
+        for n in 0..100 {
+            let key = (
+                "rs".to_string(),
+                "alice".to_string(),
+                format!("no-such-set-{n}"),
+            );
+            let found = cache
+                .read_through_found(&cache.resource_sets, key, || async { Ok(None) })
+                .await
+                .unwrap();
+            assert!(found.is_none());
+        }
+        assert_eq!(
+            cache.resource_sets.bytes(),
+            0,
+            "no entry for a set that does not exist"
+        );
     }
 
     #[tokio::test]

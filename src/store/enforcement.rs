@@ -110,20 +110,34 @@ pub async fn get(store: &Store, client_id: &str) -> Result<Option<EnforcementPro
 
 /// The resource server that claimed `host` (a bare host in normal form),
 /// from memory when nothing changed.
+///
+/// Every claim is loaded as one entry (claims are few: at most 64 per
+/// resource server), so a host nobody claimed — any string a client puts in
+/// `:authority` — is answered from memory without an entry of its own.
 pub async fn for_host(store: &Store, host: &str) -> Result<Option<Arc<HostedProfile>>, Error> {
+    let claims = store
+        .cache
+        .read_through(&store.cache.host_claims, (), || async {
+            let rows = enforcement_host::Entity::find()
+                .all(store.db())
+                .await
+                .map_err(db_error)?;
+            Ok(Arc::new(
+                rows.into_iter()
+                    .map(|row| (row.host, row.client_id))
+                    .collect::<std::collections::HashMap<_, _>>(),
+            ))
+        })
+        .await?;
+    let Some(client_id) = claims.get(host) else {
+        return Ok(None);
+    };
     store
         .cache
-        .read_through(&store.cache.hosts, host.to_string(), || async {
-            let Some(row) = enforcement_host::Entity::find_by_id(host.to_string())
-                .one(store.db())
-                .await
-                .map_err(db_error)?
-            else {
-                return Ok(None);
-            };
-            Ok(get(store, &row.client_id).await?.map(|profile| {
+        .read_through(&store.cache.hosts, client_id.clone(), || async {
+            Ok(get(store, client_id).await?.map(|profile| {
                 Arc::new(HostedProfile {
-                    client_id: row.client_id,
+                    client_id: client_id.clone(),
                     profile,
                 })
             }))

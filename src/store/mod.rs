@@ -19,6 +19,7 @@ pub mod sessions;
 pub mod sign_in;
 pub mod tickets;
 pub mod users;
+mod weight;
 
 use std::time::Duration;
 
@@ -110,6 +111,11 @@ impl Store {
         let revision =
             revision.ok_or_else(|| Error::Internal("the revisions row is missing".into()))?;
         self.cache.observe(revision, looked_at);
+        for (cache, bytes) in self.cache.sizes() {
+            // Estimates well below 2^53: no precision lost.
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!("steward_cache_bytes", "cache" => cache).set(bytes as f64);
+        }
         self.changes.notify_waiters();
         Ok(())
     }

@@ -104,25 +104,43 @@ pub async fn find(
         .transpose()
 }
 
-/// [`find`] from memory when nothing changed (decisions).
+/// [`find`] from memory when nothing changed (decisions). The cache holds
+/// every held request of the set as one entry, so the many (client, party,
+/// scopes) a decision may be asked about cost no entry each. Call it only
+/// for a set that exists (one entry per real set).
 pub async fn find_cached(
     store: &Store,
     ns: &Namespace,
     access: &Access,
 ) -> Result<Option<PendingRecord>, Error> {
-    let key = format!(
-        "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
-        ns.client_id,
-        ns.owner,
-        access.resource_set_id,
-        access.scopes_key(),
-        access.client_id,
-        access.subject
+    let key = (
+        ns.client_id.clone(),
+        ns.owner.clone(),
+        access.resource_set_id.clone(),
     );
-    store
+    let held = store
         .cache
-        .read_through(&store.cache.pending, key, || find(store, ns, access))
-        .await
+        .read_through(&store.cache.pending, key, || async {
+            let rows = scoped(ns)
+                .filter(pending_request::Column::Rsid.eq(access.resource_set_id.as_str()))
+                .all(store.db())
+                .await
+                .map_err(db_error)?;
+            rows.into_iter()
+                .map(record)
+                .collect::<Result<Vec<_>, _>>()
+                .map(std::sync::Arc::new)
+        })
+        .await?;
+    let scopes = access.scopes_key();
+    Ok(held
+        .iter()
+        .find(|h| {
+            h.access.client_id == access.client_id
+                && h.access.subject == access.subject
+                && h.access.scopes_key() == scopes
+        })
+        .cloned())
 }
 
 /// Holds a request for approval (idempotent: an existing record is returned).

@@ -116,7 +116,7 @@ pub async fn get_cached(
     let key = (ns.client_id.clone(), ns.owner.clone(), rsid.to_string());
     store
         .cache
-        .read_through(&store.cache.resource_sets, key, || get(store, ns, rsid))
+        .read_through_found(&store.cache.resource_sets, key, || get(store, ns, rsid))
         .await
 }
 

@@ -385,3 +385,159 @@ async fn a_listener_keeps_at_most_max_client_connections_open() {
     drop(holders);
     app.stop().await;
 }
+
+/// `steward serve` as its own process (so its memory is its own), on
+/// `database_url`: the child and its HTTP and gRPC addresses.
+async fn serve_process(database_url: &str) -> (tokio::process::Child, String, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_steward"))
+        .env_clear()
+        .kill_on_drop(true)
+        .env("STEWARD_DATABASE_URL", database_url)
+        .env("STEWARD_HTTP_ADDR", "127.0.0.1:0")
+        .env("STEWARD_GRPC_ADDR", "127.0.0.1:0")
+        .env("STEWARD_AUDIT_LOG", "off")
+        .arg("serve")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner = loop {
+        let line = lines.next_line().await.unwrap().expect("a banner");
+        if line.starts_with("steward listening:") {
+            break line;
+        }
+    };
+    let field = |name: &str| {
+        banner
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .unwrap()
+            .to_string()
+    };
+    (child, field("http="), field("grpc="))
+}
+
+/// The served process's resident memory, from its own `/metrics`.
+async fn resident_bytes(client: &reqwest::Client, http: &str) -> f64 {
+    let text = client
+        .get(format!("http://{http}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("process_resident_memory_bytes")
+}
+
+/// Distinct hostile keys — 48 KB hosts at Envoy's Check, 48 KB and
+/// 250-byte resource set ids at permission registration, hosts near the
+/// length limit — leave the server's memory where it was: no cache keeps an
+/// entry for a key nobody registered.
+#[tokio::test]
+async fn memory_stays_flat_under_distinct_hostile_keys() {
+    let database_url = fresh_database_url().await;
+    let created = tokio::process::Command::new(env!("CARGO_BIN_EXE_steward"))
+        .env_clear()
+        .env("STEWARD_DATABASE_URL", &database_url)
+        .args(["client", "create", "--name", "rs", "--owner", "alice"])
+        .output()
+        .await
+        .unwrap();
+    assert!(created.status.success());
+    let created: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let (mut child, http, grpc) = serve_process(&database_url).await;
+    let client = reqwest::Client::new();
+    let pat: Value = client
+        .post(format!("http://{http}/oauth/token"))
+        .basic_auth(
+            created["client_id"].as_str().unwrap(),
+            created["client_secret"].as_str(),
+        )
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "uma_protection"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pat = pat["access_token"].as_str().unwrap().to_string();
+    let envoy = AuthorizationClient::new(
+        tonic::transport::Channel::from_shared(format!("http://{grpc}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    )
+    .max_decoding_message_size(1 << 20)
+    .max_encoding_message_size(1 << 20);
+
+    let round = |n: usize, size: usize| {
+        let client = client.clone();
+        let http = http.clone();
+        let pat = pat.clone();
+        let mut envoy = envoy.clone();
+        async move {
+            let filler = "h".repeat(size);
+            let host = format!("{filler}{n}.example");
+            let answer = envoy
+                .check(CheckRequest {
+                    attributes: Some(AttributeContext {
+                        request: Some(Request {
+                            http: Some(HttpRequest {
+                                method: "GET".into(),
+                                host: host.clone(),
+                                path: "/".into(),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_ne!(outcome(&answer).1, 200, "an unknown host is never allowed");
+            let registered = client
+                .post(format!("http://{http}/uma/rs/perm"))
+                .bearer_auth(&pat)
+                .json(&json!({"resource_set_id": format!("{filler}{n}"), "scopes": ["view"]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(registered.status(), 400);
+        }
+    };
+    // Warm up (allocator arenas, connection pools), then measure.
+    for n in 0..200 {
+        round(n, 200).await;
+    }
+    let before = resident_bytes(&client, &http).await;
+    for n in 0..1_000 {
+        round(1_000 + n, 48 * 1024).await;
+    }
+    for n in 0..2_000 {
+        round(10_000 + n, 240).await;
+    }
+    let after = resident_bytes(&client, &http).await;
+    let grown = (after - before) / 1_048_576.0;
+    eprintln!(
+        "resident memory {:.1} MB → {:.1} MB",
+        before / 1_048_576.0,
+        after / 1_048_576.0
+    );
+    // Caching those keys would take ~100 MB (48 KB × 2 000); allow for the
+    // allocator keeping freed request buffers.
+    assert!(grown < 24.0, "resident memory grew by {grown:.1} MB");
+    let _ = envoy;
+    child.kill().await.ok();
+}
