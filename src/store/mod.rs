@@ -451,18 +451,19 @@ fn code_fault(code: &str) -> Fault {
 }
 
 /// Maps a database error to the domain: every transient fault (see
-/// [`Fault`]) is `Unavailable` (503 / `UNAVAILABLE`: retry), counted and
-/// logged here; the rest `Internal` (logged at the edge, never shown).
+/// [`Fault`]) is `Unavailable` (503 / `UNAVAILABLE`: retry), logged here;
+/// the rest `Internal` (logged at the edge, never shown). Both are counted
+/// in `steward_database_errors_total{fault}`.
 pub(crate) fn db_error(e: DbErr) -> Error {
     let fault = match (fault(&e), &e) {
         // Whatever broke the connection itself, the database is unusable now.
         (Fault::Other, DbErr::Conn(_)) => Fault::Connection,
         (fault, _) => fault,
     };
+    metrics::counter!("steward_database_errors_total", "fault" => fault.label()).increment(1);
     if fault == Fault::Other {
         return Error::Internal(format!("database error: {}", redact(&e)));
     }
-    metrics::counter!("steward_database_errors_total", "fault" => fault.label()).increment(1);
     tracing::warn!(fault = fault.label(), error = %redact(&e), "database unavailable");
     Error::Unavailable(
         match fault {
@@ -485,6 +486,7 @@ where
 {
     match operation().await {
         Err(e) if fault(&e) == Fault::Connection => {
+            metrics::counter!("steward_database_retries_total").increment(1);
             tracing::debug!(error = %redact(&e), "database connection lost; reading again");
             operation().await.map_err(db_error)
         }

@@ -85,6 +85,17 @@ async fn put_set(app: &TestApp, rs: &ResourceServer, rsid: &str) -> (u16, Value)
     answer(response).await
 }
 
+async fn metrics_text(app: &TestApp) -> String {
+    app.http_client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 async fn readyz(app: &TestApp) -> u16 {
     app.http_client
         .get(app.url("/readyz"))
@@ -213,6 +224,12 @@ async fn a_locked_table_answers_503_fast_and_leaves_unrelated_requests_and_readi
     );
     // The lock is still held: readiness does not depend on the busy pool.
     assert_eq!(readyz(&app).await, 200);
+    // Operators see why (the recorder is shared by the tests in this binary).
+    let metrics = metrics_text(&app).await;
+    assert!(
+        metrics.contains("steward_database_errors_total{fault=\"lock_timeout\"}"),
+        "{metrics}"
+    );
 
     let _ = release_tx.send(());
     holder.await.unwrap();
@@ -366,6 +383,13 @@ async fn killed_connections_answer_503_never_500_and_the_server_recovers_by_itse
     assert!(killed > 0, "sessions were killed");
     assert!(wrong.is_empty(), "only 2xx or 503/UNAVAILABLE: {wrong:?}");
     assert!(ok > 0);
+    if unavailable > 0 {
+        let metrics = metrics_text(&app).await;
+        assert!(
+            metrics.contains("steward_database_errors_total{fault=\"connection\"}"),
+            "{metrics}"
+        );
+    }
 
     // No restart: the next requests find fresh connections.
     let recovered = Tally::default();
