@@ -141,7 +141,11 @@ impl Application {
         let core = match settings.role {
             Role::Facade => None,
             Role::All | Role::Core => {
-                let store = Store::connect(settings.database_url.expose()).await?;
+                let store = Store::connect_with(
+                    settings.database_url.expose(),
+                    &crate::store::DatabaseLimits::from_settings(&settings),
+                )
+                .await?;
                 store.set_staleness_bound(staleness_bound(Duration::from_millis(
                     settings.cache_refresh_ms,
                 )));

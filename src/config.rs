@@ -218,6 +218,21 @@ pub struct Settings {
     /// How long a client has to send a request's headers (HTTP), or its
     /// first bytes (gRPC's connection preface), milliseconds.
     pub header_read_timeout_ms: u64,
+    /// Pooled database connections for requests (0: 16 on PostgreSQL, 8
+    /// on SQLite). Each process opens two more: one for the ticket writer,
+    /// one for the readiness check.
+    pub db_max_connections: u32,
+    /// PostgreSQL `statement_timeout` of request connections, milliseconds
+    /// (0: not set; the server's or role's value applies). A statement
+    /// running longer is cancelled and the request answers 503.
+    pub db_statement_timeout_ms: u64,
+    /// PostgreSQL `lock_timeout`, milliseconds (0: not set): how long a
+    /// statement waits for a lock (a locked table) before the request
+    /// answers 503. On SQLite, how long a write waits for another writer.
+    pub db_lock_timeout_ms: u64,
+    /// How long a request waits for a free pooled connection before it
+    /// answers 503, milliseconds.
+    pub db_acquire_timeout_ms: u64,
 }
 
 /// Reads a list setting from TOML (an array) or from an environment
@@ -284,12 +299,16 @@ impl Default for Settings {
             health_addr: None,
             max_client_connections: 4096,
             header_read_timeout_ms: 10_000,
+            db_max_connections: 0,
+            db_statement_timeout_ms: 5_000,
+            db_lock_timeout_ms: 2_000,
+            db_acquire_timeout_ms: 1_000,
         }
     }
 }
 
 /// The settings readable from `STEWARD_*` variables.
-const ENV_KEYS: [&str; 37] = [
+const ENV_KEYS: [&str; 41] = [
     "database_url",
     "http_addr",
     "grpc_addr",
@@ -327,6 +346,10 @@ const ENV_KEYS: [&str; 37] = [
     "health_addr",
     "max_client_connections",
     "header_read_timeout_ms",
+    "db_max_connections",
+    "db_statement_timeout_ms",
+    "db_lock_timeout_ms",
+    "db_acquire_timeout_ms",
 ];
 
 impl Settings {
@@ -470,6 +493,17 @@ impl Settings {
         }
         if !(100..=3_600_000).contains(&self.tls_reload_ms) {
             return bad("tls_reload_ms must be between 100 and 3600000".into());
+        }
+        if self.db_max_connections > 1000 {
+            return bad("db_max_connections must be at most 1000".into());
+        }
+        if self.db_statement_timeout_ms > 600_000 || self.db_lock_timeout_ms > 600_000 {
+            return bad(
+                "db_statement_timeout_ms and db_lock_timeout_ms must be at most 600000".into(),
+            );
+        }
+        if !(10..=60_000).contains(&self.db_acquire_timeout_ms) {
+            return bad("db_acquire_timeout_ms must be between 10 and 60000".into());
         }
         if let Some(url) = &self.core_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -632,6 +666,59 @@ mod tests {
         assert!(good.validate().is_ok());
         assert!(good.serves_tls());
         assert_eq!(good.trusted_proxy_ranges().len(), 2);
+    }
+
+    #[test]
+    fn database_limits_have_bounds_and_reach_the_store() {
+        let ok = Settings::default();
+        for bad in [
+            Settings {
+                db_acquire_timeout_ms: 0,
+                ..ok.clone()
+            },
+            Settings {
+                db_acquire_timeout_ms: 60_001,
+                ..ok.clone()
+            },
+            Settings {
+                db_statement_timeout_ms: 600_001,
+                ..ok.clone()
+            },
+            Settings {
+                db_lock_timeout_ms: 600_001,
+                ..ok.clone()
+            },
+            Settings {
+                db_max_connections: 1001,
+                ..ok.clone()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+        let off = Settings {
+            db_statement_timeout_ms: 0,
+            db_lock_timeout_ms: 0,
+            db_max_connections: 40,
+            ..ok.clone()
+        };
+        assert!(off.validate().is_ok());
+        let limits = crate::store::DatabaseLimits::from_settings(&off);
+        assert_eq!(limits.max_connections, Some(40));
+        assert!(limits.statement_timeout.is_zero() && limits.lock_timeout.is_zero());
+        // The defaults are the store's defaults.
+        assert_eq!(
+            crate::store::DatabaseLimits::from_settings(&ok),
+            crate::store::DatabaseLimits::default()
+        );
+        let from_toml: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string(
+                "db_lock_timeout_ms = 750\ndb_acquire_timeout_ms = 250",
+            ))
+            .extract()
+            .unwrap();
+        assert_eq!(from_toml.db_lock_timeout_ms, 750);
+        assert_eq!(from_toml.db_acquire_timeout_ms, 250);
+        assert!(ENV_KEYS.contains(&"db_statement_timeout_ms"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use steward::core::users::NewUser;
 use steward::core::{Core, CorePolicy, SystemClock};
 use steward::domain::Error;
 use steward::domain::secret::OsEntropy;
-use steward::store::Store;
+use steward::store::{DatabaseLimits, Store};
 
 #[derive(Parser)]
 #[command(
@@ -163,7 +163,11 @@ async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Bench(args) => steward::loadtest::run(args).await,
         Command::Migrate => {
-            let store = Store::connect(settings.database_url.expose()).await?;
+            let store = Store::connect_with(
+                settings.database_url.expose(),
+                &DatabaseLimits::from_settings(&settings),
+            )
+            .await?;
             store.migrate().await?;
             println!("migrations applied");
             Ok(())
@@ -246,7 +250,11 @@ async fn run(cli: Cli) -> Result<(), Error> {
 
 /// A core on the configured database, for one administrative command.
 async fn offline_core(settings: &Settings) -> Result<Core, Error> {
-    let store = Store::connect(settings.database_url.expose()).await?;
+    let store = Store::connect_with(
+        settings.database_url.expose(),
+        &DatabaseLimits::from_settings(settings),
+    )
+    .await?;
     store.migrate().await?;
     let issuer = settings
         .issuer

@@ -8,7 +8,7 @@ use sea_orm::{
 };
 
 use super::entities::change;
-use super::{Store, db_error};
+use super::{Store, db_error, read};
 use crate::domain::change::{Change, ChangeKind};
 use crate::domain::{Error, UnixTime};
 
@@ -59,15 +59,14 @@ pub async fn pruned_through(store: &Store) -> Result<i64, Error> {
 }
 
 async fn revision_row(store: &Store, id: i32) -> Result<i64, Error> {
-    let row = store
-        .db()
-        .query_one_raw(Statement::from_string(
+    let row = read(|| {
+        store.db().query_one_raw(Statement::from_string(
             store.db().get_database_backend(),
             format!("SELECT value FROM revisions WHERE id = {id}"),
         ))
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| Error::Internal(format!("the revisions row {id} is missing")))?;
+    })
+    .await?
+    .ok_or_else(|| Error::Internal(format!("the revisions row {id} is missing")))?;
     row.try_get("", "value").map_err(db_error)
 }
 
@@ -78,14 +77,15 @@ pub async fn since(
     revision: i64,
     limit: u64,
 ) -> Result<Vec<Change>, Error> {
-    let rows = change::Entity::find()
-        .filter(change::Column::ResourceServer.eq(resource_server))
-        .filter(change::Column::Revision.gt(revision))
-        .order_by_asc(change::Column::Revision)
-        .limit(limit)
-        .all(store.db())
-        .await
-        .map_err(db_error)?;
+    let rows = read(|| {
+        change::Entity::find()
+            .filter(change::Column::ResourceServer.eq(resource_server))
+            .filter(change::Column::Revision.gt(revision))
+            .order_by_asc(change::Column::Revision)
+            .limit(limit)
+            .all(store.db())
+    })
+    .await?;
     rows.into_iter()
         .map(|row| {
             Ok(Change {

@@ -4,7 +4,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::entities::client;
-use super::{Store, db_error, from_json_list, to_json_list};
+use super::{Store, db_error, from_json_list, read, to_json_list};
 use crate::domain::{Error, UnixTime};
 
 /// A registered client as the core sees it.
@@ -84,10 +84,8 @@ pub async fn insert(store: &Store, record: &ClientRecord) -> Result<(), Error> {
 
 /// Finds a client by id.
 pub async fn find(store: &Store, client_id: &str) -> Result<Option<ClientRecord>, Error> {
-    let Some(row) = client::Entity::find_by_id(client_id.to_string())
-        .one(store.db())
-        .await
-        .map_err(db_error)?
+    let Some(row) =
+        read(|| client::Entity::find_by_id(client_id.to_string()).one(store.db())).await?
     else {
         return Ok(None);
     };

@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use super::entities::{enforcement_host, enforcement_profile, resource_set};
-use super::{Store, bump_revision, db_error};
+use super::{Store, bump_revision, db_error, read};
 use crate::domain::enforcement::{EnforcementProfile, PathIndex, SetRef, UriPattern};
 use crate::domain::{Error, UnixTime};
 
@@ -96,10 +96,9 @@ pub async fn delete(store: &Store, client_id: &str) -> Result<bool, Error> {
 
 /// `client_id`'s profile, if it has one.
 pub async fn get(store: &Store, client_id: &str) -> Result<Option<EnforcementProfile>, Error> {
-    let Some(row) = enforcement_profile::Entity::find_by_id(client_id.to_string())
-        .one(store.db())
-        .await
-        .map_err(db_error)?
+    let Some(row) =
+        read(|| enforcement_profile::Entity::find_by_id(client_id.to_string()).one(store.db()))
+            .await?
     else {
         return Ok(None);
     };
@@ -118,10 +117,7 @@ pub async fn for_host(store: &Store, host: &str) -> Result<Option<Arc<HostedProf
     let claims = store
         .cache
         .read_through(&store.cache.host_claims, (), || async {
-            let rows = enforcement_host::Entity::find()
-                .all(store.db())
-                .await
-                .map_err(db_error)?;
+            let rows = read(|| enforcement_host::Entity::find().all(store.db())).await?;
             Ok(Arc::new(
                 rows.into_iter()
                     .map(|row| (row.host, row.client_id))
@@ -162,16 +158,17 @@ pub async fn path_index(
             &store.cache.paths,
             (client_id.to_string(), case_insensitive),
             || async {
-                let rows: Vec<(String, String, String)> = resource_set::Entity::find()
-                    .select_only()
-                    .column(resource_set::Column::Owner)
-                    .column(resource_set::Column::Rsid)
-                    .column(resource_set::Column::Extensions)
-                    .filter(resource_set::Column::ClientId.eq(client_id))
-                    .into_tuple()
-                    .all(store.db())
-                    .await
-                    .map_err(db_error)?;
+                let rows: Vec<(String, String, String)> = read(|| {
+                    resource_set::Entity::find()
+                        .select_only()
+                        .column(resource_set::Column::Owner)
+                        .column(resource_set::Column::Rsid)
+                        .column(resource_set::Column::Extensions)
+                        .filter(resource_set::Column::ClientId.eq(client_id))
+                        .into_tuple()
+                        .all(store.db())
+                })
+                .await?;
                 let mut index = PathIndex::new(case_insensitive);
                 for (owner, rsid, extensions) in rows {
                     let extensions: serde_json::Value = serde_json::from_str(&extensions)

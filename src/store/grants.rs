@@ -9,7 +9,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, Transacti
 use serde_json::{Map, Value};
 
 use super::entities::{authorization_code, grant, refresh_token};
-use super::{Store, db_error, from_json_list, from_json_object, to_json_list};
+use super::{Store, db_error, from_json_list, from_json_object, read, to_json_list};
 use crate::domain::{Error, UnixTime};
 
 /// What a user consented to.
@@ -88,10 +88,7 @@ pub async fn insert_with_code(
 
 /// A grant by id.
 pub async fn find(store: &Store, id: &str) -> Result<Option<GrantRecord>, Error> {
-    let Some(row) = grant::Entity::find_by_id(id.to_string())
-        .one(store.db())
-        .await
-        .map_err(db_error)?
+    let Some(row) = read(|| grant::Entity::find_by_id(id.to_string()).one(store.db())).await?
     else {
         return Ok(None);
     };
@@ -144,15 +141,16 @@ pub async fn revoke(store: &Store, id: &str, now: UnixTime) -> Result<(), Error>
 
 /// Revokes every grant of a client (the client was deleted).
 pub async fn revoke_for_client(store: &Store, client_id: &str, now: UnixTime) -> Result<(), Error> {
-    let ids: Vec<String> = grant::Entity::find()
-        .filter(grant::Column::ClientId.eq(client_id))
-        .filter(grant::Column::RevokedAt.is_null())
-        .all(store.db())
-        .await
-        .map_err(db_error)?
-        .into_iter()
-        .map(|g| g.id)
-        .collect();
+    let ids: Vec<String> = read(|| {
+        grant::Entity::find()
+            .filter(grant::Column::ClientId.eq(client_id))
+            .filter(grant::Column::RevokedAt.is_null())
+            .all(store.db())
+    })
+    .await?
+    .into_iter()
+    .map(|g| g.id)
+    .collect();
     for id in ids {
         revoke(store, &id, now).await?;
     }
@@ -162,10 +160,8 @@ pub async fn revoke_for_client(store: &Store, client_id: &str, now: UnixTime) ->
 /// A code by the hash of its value.
 pub async fn find_code(store: &Store, code_hash: &str) -> Result<Option<CodeRecord>, Error> {
     Ok(
-        authorization_code::Entity::find_by_id(code_hash.to_string())
-            .one(store.db())
-            .await
-            .map_err(db_error)?
+        read(|| authorization_code::Entity::find_by_id(code_hash.to_string()).one(store.db()))
+            .await?
             .map(|row| CodeRecord {
                 grant_id: row.grant_id,
                 redirect_uri: row.redirect_uri,
@@ -253,13 +249,13 @@ pub async fn rotate_refresh(
 
 /// A refresh token by the hash of its value.
 pub async fn find_refresh(store: &Store, token_hash: &str) -> Result<Option<RefreshRecord>, Error> {
-    Ok(refresh_token::Entity::find_by_id(token_hash.to_string())
-        .one(store.db())
-        .await
-        .map_err(db_error)?
-        .map(|row| RefreshRecord {
-            grant_id: row.grant_id,
-            expires_at: row.expires_at,
-            used_at: row.used_at,
-        }))
+    Ok(
+        read(|| refresh_token::Entity::find_by_id(token_hash.to_string()).one(store.db()))
+            .await?
+            .map(|row| RefreshRecord {
+                grant_id: row.grant_id,
+                expires_at: row.expires_at,
+                used_at: row.used_at,
+            }),
+    )
 }

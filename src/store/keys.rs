@@ -8,7 +8,7 @@ use sea_orm::{
 };
 
 use super::entities::signing_key;
-use super::{Store, db_error};
+use super::{Store, db_error, read};
 use crate::domain::{Error, UnixTime};
 
 /// A stored signing key.
@@ -28,17 +28,18 @@ pub struct KeyRecord {
 /// `retired_after`. Newest first, so every replica picks the same signer
 /// (the newest key not retired).
 pub async fn usable(store: &Store, retired_after: UnixTime) -> Result<Vec<KeyRecord>, Error> {
-    let rows = signing_key::Entity::find()
-        .filter(
-            Condition::any()
-                .add(signing_key::Column::RetiredAt.is_null())
-                .add(signing_key::Column::RetiredAt.gt(retired_after)),
-        )
-        .order_by_desc(signing_key::Column::CreatedAt)
-        .order_by_desc(signing_key::Column::Kid)
-        .all(store.db())
-        .await
-        .map_err(db_error)?;
+    let rows = read(|| {
+        signing_key::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(signing_key::Column::RetiredAt.is_null())
+                    .add(signing_key::Column::RetiredAt.gt(retired_after)),
+            )
+            .order_by_desc(signing_key::Column::CreatedAt)
+            .order_by_desc(signing_key::Column::Kid)
+            .all(store.db())
+    })
+    .await?;
     Ok(rows
         .into_iter()
         .map(|row| KeyRecord {

@@ -6,7 +6,7 @@ use sea_orm::{
 };
 
 use super::entities::pending_request;
-use super::{Store, bump_revision, db_error, insert_changing};
+use super::{Store, bump_revision, db_error, insert_changing, read};
 use crate::domain::{Error, Namespace, UnixTime};
 
 /// The state of a held request.
@@ -92,16 +92,17 @@ pub async fn find(
     ns: &Namespace,
     access: &Access,
 ) -> Result<Option<PendingRecord>, Error> {
-    scoped(ns)
-        .filter(pending_request::Column::Rsid.eq(access.resource_set_id.as_str()))
-        .filter(pending_request::Column::Scopes.eq(access.scopes_key()))
-        .filter(pending_request::Column::RequestingClient.eq(access.client_id.as_str()))
-        .filter(pending_request::Column::Subject.eq(access.subject.as_str()))
-        .one(store.db())
-        .await
-        .map_err(db_error)?
-        .map(record)
-        .transpose()
+    read(|| {
+        scoped(ns)
+            .filter(pending_request::Column::Rsid.eq(access.resource_set_id.as_str()))
+            .filter(pending_request::Column::Scopes.eq(access.scopes_key()))
+            .filter(pending_request::Column::RequestingClient.eq(access.client_id.as_str()))
+            .filter(pending_request::Column::Subject.eq(access.subject.as_str()))
+            .one(store.db())
+    })
+    .await?
+    .map(record)
+    .transpose()
 }
 
 /// [`find`] from memory when nothing changed (decisions). The cache holds
@@ -175,15 +176,16 @@ pub async fn hold(
 
 /// Every held request in the namespace, oldest first.
 pub async fn list(store: &Store, ns: &Namespace) -> Result<Vec<PendingRecord>, Error> {
-    scoped(ns)
-        .order_by_asc(pending_request::Column::CreatedAt)
-        .order_by_asc(pending_request::Column::Id)
-        .all(store.db())
-        .await
-        .map_err(db_error)?
-        .into_iter()
-        .map(record)
-        .collect()
+    read(|| {
+        scoped(ns)
+            .order_by_asc(pending_request::Column::CreatedAt)
+            .order_by_asc(pending_request::Column::Id)
+            .all(store.db())
+    })
+    .await?
+    .into_iter()
+    .map(record)
+    .collect()
 }
 
 /// Records the owner's decision on a pending request.

@@ -5,7 +5,7 @@ use sea_orm::{
 };
 
 use super::entities::policy;
-use super::{Store, db_error, insert_changing};
+use super::{Store, db_error, insert_changing, read};
 use crate::domain::change::{Change, ChangeKind};
 use crate::domain::policy::{Policy, PolicyDefinition};
 use crate::domain::{Error, Namespace, UnixTime};
@@ -47,15 +47,16 @@ pub async fn for_resource_set(
     ns: &Namespace,
     rsid: &str,
 ) -> Result<Vec<Policy>, Error> {
-    let rows = policy::Entity::find()
-        .filter(policy::Column::ClientId.eq(ns.client_id.as_str()))
-        .filter(policy::Column::Owner.eq(ns.owner.as_str()))
-        .filter(policy::Column::Rsid.eq(rsid))
-        .order_by_asc(policy::Column::CreatedAt)
-        .order_by_asc(policy::Column::Id)
-        .all(store.db())
-        .await
-        .map_err(db_error)?;
+    let rows = read(|| {
+        policy::Entity::find()
+            .filter(policy::Column::ClientId.eq(ns.client_id.as_str()))
+            .filter(policy::Column::Owner.eq(ns.owner.as_str()))
+            .filter(policy::Column::Rsid.eq(rsid))
+            .order_by_asc(policy::Column::CreatedAt)
+            .order_by_asc(policy::Column::Id)
+            .all(store.db())
+    })
+    .await?;
     rows.into_iter()
         .map(|row| {
             let definition: PolicyDefinition = serde_json::from_str(&row.definition)

@@ -10,7 +10,7 @@ use sea_orm::{
 };
 
 use super::entities::{pending_request, permission_ticket, policy, resource_set, rpt_permission};
-use super::{Store, db_error, from_json_list, insert_changing, to_json_list};
+use super::{Store, db_error, from_json_list, insert_changing, read, to_json_list};
 use crate::domain::change::{Change, ChangeKind};
 use crate::domain::resource_set::{Precondition, ResourceSetDescription, Revision};
 use crate::domain::rpt::RegisteredScopes;
@@ -97,7 +97,7 @@ pub async fn get(
     ns: &Namespace,
     rsid: &str,
 ) -> Result<Option<StoredResourceSet>, Error> {
-    let Some(row) = scoped(ns, rsid).one(store.db()).await.map_err(db_error)? else {
+    let Some(row) = read(|| scoped(ns, rsid).one(store.db())).await? else {
         return Ok(None);
     };
     Ok(Some(StoredResourceSet {
@@ -288,17 +288,18 @@ pub async fn delete(
 
 /// The ids registered in a namespace, in registration order.
 pub async fn list(store: &Store, ns: &Namespace) -> Result<Vec<String>, Error> {
-    resource_set::Entity::find()
-        .select_only()
-        .column(resource_set::Column::Rsid)
-        .filter(resource_set::Column::ClientId.eq(ns.client_id.as_str()))
-        .filter(resource_set::Column::Owner.eq(ns.owner.as_str()))
-        .order_by_asc(resource_set::Column::CreatedAt)
-        .order_by_asc(resource_set::Column::Rsid)
-        .into_tuple::<String>()
-        .all(store.db())
-        .await
-        .map_err(db_error)
+    read(|| {
+        resource_set::Entity::find()
+            .select_only()
+            .column(resource_set::Column::Rsid)
+            .filter(resource_set::Column::ClientId.eq(ns.client_id.as_str()))
+            .filter(resource_set::Column::Owner.eq(ns.owner.as_str()))
+            .order_by_asc(resource_set::Column::CreatedAt)
+            .order_by_asc(resource_set::Column::Rsid)
+            .into_tuple::<String>()
+            .all(store.db())
+    })
+    .await
 }
 
 /// The current scopes of a resource server's `(owner, rsid)` sets, keyed by
@@ -317,18 +318,19 @@ pub async fn registered_scopes(
     // Every column of the namespace index is constrained, so the lookup is
     // an index probe per (owner, rsid), not a scan of the resource server's
     // sets (which at 100 000 sets made each uncached status 12 ms).
-    let rows: Vec<(String, String, String)> = resource_set::Entity::find()
-        .select_only()
-        .column(resource_set::Column::Owner)
-        .column(resource_set::Column::Rsid)
-        .column(resource_set::Column::Scopes)
-        .filter(resource_set::Column::ClientId.eq(resource_server))
-        .filter(resource_set::Column::Owner.is_in(owners))
-        .filter(resource_set::Column::Rsid.is_in(sets.iter().map(|(_, rsid)| rsid.as_str())))
-        .into_tuple()
-        .all(store.db())
-        .await
-        .map_err(db_error)?;
+    let rows: Vec<(String, String, String)> = read(|| {
+        resource_set::Entity::find()
+            .select_only()
+            .column(resource_set::Column::Owner)
+            .column(resource_set::Column::Rsid)
+            .column(resource_set::Column::Scopes)
+            .filter(resource_set::Column::ClientId.eq(resource_server))
+            .filter(resource_set::Column::Owner.is_in(owners.iter().copied()))
+            .filter(resource_set::Column::Rsid.is_in(sets.iter().map(|(_, rsid)| rsid.as_str())))
+            .into_tuple()
+            .all(store.db())
+    })
+    .await?;
     rows.into_iter()
         .filter(|(owner, rsid, _)| sets.iter().any(|(o, r)| o == owner && r == rsid))
         .map(|(owner, rsid, scopes)| Ok(((owner, rsid), from_json_list(&scopes)?)))

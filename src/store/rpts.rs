@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use super::entities::{permission_ticket, rpt, rpt_permission};
-use super::{Store, db_error, from_json_list, insert_changing, to_json_list};
+use super::{Store, db_error, from_json_list, insert_changing, read, to_json_list};
 use crate::domain::change::{Change, ChangeKind};
 use crate::domain::rpt::Permission;
 use crate::domain::{Error, UnixTime};
@@ -264,10 +264,7 @@ pub async fn add_permission(
 
 /// Finds an RPT by the hash of its value.
 pub async fn find(store: &Store, token_hash: &str) -> Result<Option<RptRecord>, Error> {
-    let row = rpt::Entity::find_by_id(token_hash.to_string())
-        .one(store.db())
-        .await
-        .map_err(db_error)?;
+    let row = read(|| rpt::Entity::find_by_id(token_hash.to_string()).one(store.db())).await?;
     Ok(row.map(|row| RptRecord {
         token_hash: row.token_hash,
         client_id: row.client_id,
@@ -285,14 +282,15 @@ pub async fn permissions(
     token_hash: &str,
     resource_server: &str,
 ) -> Result<Vec<Permission>, Error> {
-    let rows = rpt_permission::Entity::find()
-        .filter(rpt_permission::Column::RptHash.eq(token_hash))
-        .filter(rpt_permission::Column::ResourceServer.eq(resource_server))
-        .order_by_asc(rpt_permission::Column::IssuedAt)
-        .order_by_asc(rpt_permission::Column::Id)
-        .all(store.db())
-        .await
-        .map_err(db_error)?;
+    let rows = read(|| {
+        rpt_permission::Entity::find()
+            .filter(rpt_permission::Column::RptHash.eq(token_hash))
+            .filter(rpt_permission::Column::ResourceServer.eq(resource_server))
+            .order_by_asc(rpt_permission::Column::IssuedAt)
+            .order_by_asc(rpt_permission::Column::Id)
+            .all(store.db())
+    })
+    .await?;
     rows.into_iter()
         .map(|row| {
             Ok(Permission {

@@ -5,7 +5,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait
 use serde_json::{Map, Value};
 
 use super::entities::user_session;
-use super::{Store, db_error, from_json_object};
+use super::{Store, db_error, from_json_object, read};
 use crate::domain::{Error, UnixTime};
 
 /// A signed-in browser.
@@ -53,10 +53,8 @@ pub(super) async fn insert_on(
 
 /// The session with this token hash, if any (expired or not).
 pub async fn find(store: &Store, token_hash: &str) -> Result<Option<SessionRecord>, Error> {
-    let Some(row) = user_session::Entity::find_by_id(token_hash.to_string())
-        .one(store.db())
-        .await
-        .map_err(db_error)?
+    let Some(row) =
+        read(|| user_session::Entity::find_by_id(token_hash.to_string()).one(store.db())).await?
     else {
         return Ok(None);
     };

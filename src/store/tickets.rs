@@ -13,7 +13,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, Qu
 use tokio::sync::{mpsc, oneshot};
 
 use super::entities::permission_ticket;
-use super::{Store, db_error, from_json_list, to_json_list};
+use super::{Store, db_error, from_json_list, read, to_json_list};
 use crate::domain::{Error, Namespace, UnixTime};
 
 /// A ticket about to be stored.
@@ -119,11 +119,12 @@ pub struct TicketRecord {
 
 /// Finds a ticket by the hash of its value.
 pub async fn find_by_hash(store: &Store, ticket_hash: &str) -> Result<Option<TicketRecord>, Error> {
-    let Some(row) = permission_ticket::Entity::find()
-        .filter(permission_ticket::Column::TicketHash.eq(ticket_hash))
-        .one(store.db())
-        .await
-        .map_err(db_error)?
+    let Some(row) = read(|| {
+        permission_ticket::Entity::find()
+            .filter(permission_ticket::Column::TicketHash.eq(ticket_hash))
+            .one(store.db())
+    })
+    .await?
     else {
         return Ok(None);
     };
@@ -165,10 +166,8 @@ pub async fn bind(
         .exec(store.db())
         .await
         .map_err(db_error)?;
-    let row = permission_ticket::Entity::find_by_id(ticket_id.to_string())
-        .one(store.db())
-        .await
-        .map_err(db_error)?;
+    let row = read(|| permission_ticket::Entity::find_by_id(ticket_id.to_string()).one(store.db()))
+        .await?;
     Ok(row.is_some_and(|r| {
         r.bound_client.as_deref() == Some(client) && r.bound_subject.as_deref() == Some(subject)
     }))

@@ -4,7 +4,7 @@ use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::{Map, Value};
 
 use super::entities::user;
-use super::{Store, db_error, from_json_object};
+use super::{Store, db_error, from_json_object, read};
 use crate::domain::{Error, UnixTime};
 
 /// A user account as the core sees it.
@@ -39,10 +39,7 @@ pub async fn insert(store: &Store, record: &UserRecord) -> Result<bool, Error> {
 
 /// Finds a user by username.
 pub async fn find(store: &Store, username: &str) -> Result<Option<UserRecord>, Error> {
-    let Some(row) = user::Entity::find_by_id(username.to_string())
-        .one(store.db())
-        .await
-        .map_err(db_error)?
+    let Some(row) = read(|| user::Entity::find_by_id(username.to_string()).one(store.db())).await?
     else {
         return Ok(None);
     };

@@ -11,6 +11,7 @@ mod browser_flows;
 mod browser_support;
 mod changes;
 mod cli;
+mod database_faults;
 mod discovery;
 mod ext_authz;
 mod faults;
