@@ -15,6 +15,7 @@ mod discovery;
 mod ext_authz;
 mod guard;
 mod helpers;
+mod hostile_input;
 mod idp;
 mod in_browser;
 mod keys;
