@@ -104,7 +104,7 @@ impl Core {
         let store = &self.inner.store;
         let now = self.now();
         identifier::require("ticket", ticket, Kind::Token)?;
-        identifier::optional("rpt", rpt, Kind::Token)?;
+        identifier::check("rpt", rpt.unwrap_or(""), Kind::Token)?;
         check_claim_tokens(claim_tokens)?;
         // The RPT the permission goes to, the value the client gets back, and
         // the resource server the RPT is already bound to (if any).

@@ -222,7 +222,7 @@ impl Core {
         resource_set_id: Option<&str>,
     ) -> Result<RptStatus, Error> {
         identifier::require("rpt", rpt, Kind::Token)?;
-        identifier::optional("resource_set_id", resource_set_id, Kind::Id)?;
+        identifier::check("resource_set_id", resource_set_id.unwrap_or(""), Kind::Id)?;
         if rpt.len() > 1024 {
             return Ok(RptStatus::Invalid);
         }

@@ -106,11 +106,6 @@ pub fn require(field: &str, value: &str, kind: Kind) -> Result<(), Refused> {
     check(field, value, kind)
 }
 
-/// Checks an optional value: absent passes, present must pass [`require`].
-pub fn optional(field: &str, value: Option<&str>, kind: Kind) -> Result<(), Refused> {
-    value.map_or(Ok(()), |v| require(field, v, kind))
-}
-
 /// Checks a list of scopes: at most [`MAX_SCOPES`], each a non-empty
 /// [`Kind::Scope`].
 pub fn scopes(field: &str, scopes: &[String]) -> Result<(), Refused> {
@@ -201,8 +196,6 @@ mod tests {
             "`ticket` is required"
         );
         assert!(check("ticket", "", Kind::Token).is_ok());
-        assert!(optional("rpt", None, Kind::Token).is_ok());
-        assert!(optional("rpt", Some(""), Kind::Token).is_err());
     }
 
     #[test]

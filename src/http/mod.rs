@@ -357,3 +357,58 @@ async fn json_errors(response: axum::response::Response) -> axum::response::Resp
     }
     rendered
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    async fn json_of(response: axum::response::Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn bodiless_errors_become_json_errors_keeping_status_and_allow() {
+        let timeout = json_errors(StatusCode::REQUEST_TIMEOUT.into_response()).await;
+        assert_eq!(timeout.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(timeout.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(timeout.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(json_of(timeout).await["error"], "temporarily_unavailable");
+
+        let mut refused = StatusCode::METHOD_NOT_ALLOWED.into_response();
+        refused
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET,HEAD"));
+        let refused = json_errors(refused).await;
+        assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(refused.headers()[header::ALLOW], "GET,HEAD");
+        assert_eq!(json_of(refused).await["error"], "unsupported_method_type");
+
+        let teapot = json_errors(StatusCode::IM_A_TEAPOT.into_response()).await;
+        assert_eq!(teapot.status(), StatusCode::IM_A_TEAPOT);
+        assert_eq!(json_of(teapot).await["error"], "invalid_request");
+    }
+
+    #[tokio::test]
+    async fn answers_with_a_body_of_their_own_are_left_alone() {
+        let page = (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<p>page</p>",
+        )
+            .into_response();
+        let page = json_errors(page).await;
+        assert_eq!(
+            page.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
+        let ok = json_errors(StatusCode::NO_CONTENT.into_response()).await;
+        assert_eq!(ok.status(), StatusCode::NO_CONTENT);
+        assert!(ok.headers().get(header::CONTENT_TYPE).is_none());
+    }
+}
