@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use super::Core;
 use super::audit::{self, AuditEvent, AuditKind};
 use super::claims::ID_TOKEN_FORMATS;
+use crate::domain::identifier::{self, Kind};
 use crate::domain::policy::{self, Decision, DecisionRequest};
 use crate::domain::rpt::{Permission, RPT_BYTES};
 use crate::domain::secret;
@@ -102,9 +103,9 @@ impl Core {
     ) -> Result<String, Error> {
         let store = &self.inner.store;
         let now = self.now();
-        if ticket.is_empty() {
-            return Err(Error::invalid_request("`ticket` is required"));
-        }
+        identifier::require("ticket", ticket, Kind::Token)?;
+        identifier::check("rpt", rpt.unwrap_or(""), Kind::Token)?;
+        check_claim_tokens(claim_tokens)?;
         // The RPT the permission goes to, the value the client gets back, and
         // the resource server the RPT is already bound to (if any).
         let (target, rpt_value, bound_to) = match rpt {
@@ -359,16 +360,9 @@ impl Core {
         access: &Access,
         claim_tokens: &[ClaimToken],
     ) -> Result<Decision, Error> {
-        if access.resource_set_id.is_empty() || access.scopes.is_empty() {
-            return Err(Error::invalid_request(
-                "`resource_set_id` and `scopes` are required",
-            ));
-        }
-        if access.client_id.is_empty() && access.subject.is_empty() {
-            return Err(Error::invalid_request(
-                "name the client or the requesting party",
-            ));
-        }
+        check_item(&access.resource_set_id, &access.scopes)?;
+        check_party(&access.client_id, &access.subject)?;
+        check_claim_tokens(claim_tokens)?;
         let now = self.now();
         let registered = self
             .registered_scopes_of(ns, &access.resource_set_id)
@@ -418,11 +412,8 @@ impl Core {
                 "a batch holds at most {MAX_BATCH} items"
             )));
         }
-        if client_id.is_empty() && subject.is_empty() {
-            return Err(Error::invalid_request(
-                "name the client or the requesting party",
-            ));
-        }
+        check_party(client_id, subject)?;
+        check_claim_tokens(claim_tokens)?;
         let now = self.now();
         let claims = self.verify_claim_tokens(claim_tokens, now).await?;
         let mut results = Vec::with_capacity(items.len());
@@ -446,11 +437,7 @@ impl Core {
         claims: &Map<String, Value>,
         now: UnixTime,
     ) -> Result<Decision, Error> {
-        if access.resource_set_id.is_empty() || access.scopes.is_empty() {
-            return Err(Error::invalid_request(
-                "`resource_set_id` and `scopes` are required",
-            ));
-        }
+        check_item(&access.resource_set_id, &access.scopes)?;
         let registered = self
             .registered_scopes_of(ns, &access.resource_set_id)
             .await?;
@@ -473,6 +460,47 @@ impl Core {
             ))),
         }
     }
+}
+
+/// The requesting party of a decision: at least one of client and subject,
+/// each an id.
+fn check_party(client_id: &str, subject: &str) -> Result<(), Error> {
+    identifier::check("client_id", client_id, Kind::Id)?;
+    identifier::check("subject", subject, Kind::Id)?;
+    if client_id.is_empty() && subject.is_empty() {
+        return Err(Error::invalid_request(
+            "name the client or the requesting party",
+        ));
+    }
+    Ok(())
+}
+
+/// One (resource set, scopes) to decide. A malformed resource set id can
+/// name no registered set: `invalid_resource_set_id`, as an unknown one.
+fn check_item(resource_set_id: &str, scopes: &[String]) -> Result<(), Error> {
+    if resource_set_id.is_empty() || scopes.is_empty() {
+        return Err(Error::invalid_request(
+            "`resource_set_id` and `scopes` are required",
+        ));
+    }
+    identifier::check("resource_set_id", resource_set_id, Kind::Id)
+        .map_err(|r| r.into_error(Error::InvalidResourceSetId))?;
+    identifier::scopes("scopes", scopes)?;
+    Ok(())
+}
+
+/// Claim tokens: how many, and each a known-size token of a named format.
+fn check_claim_tokens(claim_tokens: &[ClaimToken]) -> Result<(), Error> {
+    if claim_tokens.len() > MAX_CLAIM_TOKENS {
+        return Err(Error::invalid_request(format!(
+            "at most {MAX_CLAIM_TOKENS} claim tokens are accepted"
+        )));
+    }
+    for token in claim_tokens {
+        identifier::require("claim_tokens[].format", &token.format, Kind::Text)?;
+        identifier::require("claim_tokens[].token", &token.token, Kind::Token)?;
+    }
+    Ok(())
 }
 
 /// Most items one batch decision takes: enough for a page of resources,

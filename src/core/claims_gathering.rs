@@ -7,11 +7,9 @@
 
 use super::Core;
 use super::grants::{SignedInUser, registered_redirect, with_query};
+use crate::domain::identifier::{self, Kind};
 use crate::domain::{Error, secret, ticket};
 use crate::store::{self, tickets::TicketRecord};
-
-/// Longest accepted value of any parameter.
-const MAX_PARAMETER: usize = 2048;
 
 /// The parameters the client sent the browser with.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,18 +85,10 @@ impl Core {
     }
 
     async fn claims_target(&self, request: &ClaimsRequest) -> Result<Target, Error> {
-        let fields = [
-            &request.ticket,
-            &request.client_id,
-            &request.redirect_uri,
-            &request.state,
-        ];
-        if fields.iter().any(|f| f.len() > MAX_PARAMETER) {
-            return Err(Error::invalid_request("a parameter is too long"));
-        }
-        if request.ticket.is_empty() {
-            return Err(Error::invalid_request("`ticket` is required"));
-        }
+        identifier::check("client_id", &request.client_id, Kind::Id)?;
+        identifier::check("redirect_uri", &request.redirect_uri, Kind::Text)?;
+        identifier::check("state", &request.state, Kind::Text)?;
+        identifier::require("ticket", &request.ticket, Kind::Token)?;
         let store = &self.inner.store;
         let ticket =
             store::tickets::find_by_hash(store, &secret::token_hash(&request.ticket)).await?;

@@ -4,6 +4,7 @@
 
 use super::Core;
 use crate::domain::Error;
+use crate::domain::identifier::{self, Kind};
 use crate::domain::scope;
 use crate::domain::secret;
 use crate::store::{
@@ -35,7 +36,10 @@ const MAX_REDIRECT_URIS: usize = 16;
 /// Whether `uri` may be a redirect URI: absolute, no fragment, and https —
 /// or http on a loopback host (native apps, RFC 8252 §7.3, and development).
 pub(crate) fn acceptable_redirect_uri(uri: &str) -> bool {
-    if uri.len() > 2000 || uri.contains('#') || uri.chars().any(char::is_whitespace) {
+    if uri.len() > 2000
+        || uri.contains('#')
+        || uri.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return false;
     }
     if let Some(rest) = uri.strip_prefix("https://") {
@@ -104,6 +108,11 @@ pub(crate) fn check_client(request: &NewClient) -> Result<CheckedClient, Error> 
             "a client needs a name of at most 200 characters".into(),
         ));
     }
+    let metadata = |r: identifier::Refused| r.into_error(Error::InvalidClientMetadata);
+    identifier::check("client_name", &name, Kind::Text).map_err(metadata)?;
+    if let Some(owner) = &request.owner {
+        identifier::check("owner", owner.trim(), Kind::Id).map_err(metadata)?;
+    }
     let grant_types = if request.grant_types.is_empty() {
         vec![SUPPORTED_GRANT_TYPES[0].to_string()]
     } else {
@@ -146,6 +155,7 @@ pub(crate) fn check_client(request: &NewClient) -> Result<CheckedClient, Error> 
             "too many or too long scopes".into(),
         ));
     }
+    identifier::scopes("scope", &scopes).map_err(metadata)?;
     if request.redirect_uris.len() > MAX_REDIRECT_URIS {
         return Err(Error::InvalidRedirectUri(format!(
             "at most {MAX_REDIRECT_URIS} redirect URIs"
@@ -303,6 +313,8 @@ mod tests {
         assert!(!acceptable_redirect_uri("https://app.example.com/cb#frag"));
         assert!(!acceptable_redirect_uri("javascript:alert(1)"));
         assert!(!acceptable_redirect_uri("https:///path"));
+        assert!(!acceptable_redirect_uri("https://app.example.com/cb\0"));
+        assert!(!acceptable_redirect_uri("https://app.example.com/c\u{85}b"));
     }
 
     #[test]

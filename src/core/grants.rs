@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::Core;
 use super::tokens::{IssuedToken, TokenRequest};
+use crate::domain::identifier::{self, Kind};
 use crate::domain::scope::{self, ApiScope};
 use crate::domain::{Error, UnixTime, pkce, secret};
 use crate::store::{
@@ -24,8 +25,6 @@ pub const REFRESH_TOKEN: &str = "refresh_token";
 
 /// Seconds an authorization code lives (RFC 6749 §4.1.2: short).
 const CODE_TTL: i64 = 60;
-/// Longest accepted value of any authorization request parameter.
-const MAX_PARAMETER: usize = 2048;
 
 /// The parameters of an authorization request, as the browser sent them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,22 +113,17 @@ impl Core {
         request: &AuthorizationRequest,
     ) -> Result<AuthorizationCheck, Error> {
         let fields = [
-            &request.response_type,
-            &request.client_id,
-            &request.redirect_uri,
-            &request.scope,
-            &request.state,
-            &request.code_challenge,
-            &request.code_challenge_method,
+            ("response_type", &request.response_type),
+            ("redirect_uri", &request.redirect_uri),
+            ("scope", &request.scope),
+            ("state", &request.state),
+            ("code_challenge", &request.code_challenge),
+            ("code_challenge_method", &request.code_challenge_method),
         ];
-        if fields.iter().any(|f| f.len() > MAX_PARAMETER) {
-            return Err(Error::invalid_request(
-                "a parameter of the authorization request is too long",
-            ));
+        for (name, value) in fields {
+            identifier::check(name, value, Kind::Text)?;
         }
-        if request.client_id.is_empty() {
-            return Err(Error::invalid_request("`client_id` is required"));
-        }
+        identifier::require("client_id", &request.client_id, Kind::Id)?;
         let client = store::clients::find(&self.inner.store, &request.client_id)
             .await?
             .ok_or_else(|| Error::invalid_request("the client is not registered here"))?;

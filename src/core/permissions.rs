@@ -2,6 +2,7 @@
 
 use super::Core;
 use super::audit::{AuditEvent, AuditKind};
+use crate::domain::identifier::{self, Kind};
 use crate::domain::secret;
 use crate::domain::ticket::{self, RequestedPermission, TICKET_BYTES};
 use crate::domain::{Error, Namespace, UnixTime};
@@ -15,6 +16,24 @@ pub struct IssuedTicket {
     pub expires_at: UnixTime,
 }
 
+/// The identifiers of a permission registration: a malformed id or scope
+/// can name no registered one, so it gets the code an unknown one gets
+/// (`invalid_resource_set_id`, `invalid_scope`; digest §6.2).
+fn check_permission(resource_set_id: &str, scopes: &[String]) -> Result<(), Error> {
+    if resource_set_id.is_empty() {
+        return Err(Error::invalid_request("`resource_set_id` is required"));
+    }
+    identifier::check("resource_set_id", resource_set_id, Kind::Id)
+        .map_err(|r| r.into_error(Error::InvalidResourceSetId))?;
+    if scopes.len() > identifier::MAX_SCOPES {
+        return Err(Error::invalid_request(format!(
+            "`scopes` may list at most {} scopes",
+            identifier::MAX_SCOPES
+        )));
+    }
+    identifier::scopes("scopes", scopes).map_err(|r| r.into_error(Error::InvalidScope))
+}
+
 impl Core {
     /// Registers the permission a client would need and returns its ticket.
     pub async fn register_permission(
@@ -23,9 +42,7 @@ impl Core {
         resource_set_id: String,
         scopes: Vec<String>,
     ) -> Result<IssuedTicket, Error> {
-        if resource_set_id.is_empty() {
-            return Err(Error::invalid_request("`resource_set_id` is required"));
-        }
+        check_permission(&resource_set_id, &scopes)?;
         let store = &self.inner.store;
         let Some(registered) =
             store::resource_sets::get_cached(store, ns, &resource_set_id).await?

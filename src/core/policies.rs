@@ -2,6 +2,7 @@
 //! PAT on the owner's behalf.
 
 use super::Core;
+use crate::domain::identifier::{self, Kind};
 use crate::domain::policy::{Policy, PolicyDefinition};
 use crate::domain::resource_set::ResourceSetId;
 use crate::domain::{Error, Namespace};
@@ -52,6 +53,7 @@ impl Core {
 
     /// Removes a policy.
     pub async fn delete_policy(&self, ns: &Namespace, rsid: &str, id: &str) -> Result<(), Error> {
+        identifier::require("policy_id", id, Kind::Id)?;
         self.registered_scopes(ns, rsid).await?;
         if store::policies::delete(&self.inner.store, ns, rsid, id, self.now()).await? {
             Ok(())
@@ -74,6 +76,7 @@ impl Core {
         id: &str,
         approve: bool,
     ) -> Result<(), Error> {
+        identifier::require("id", id, Kind::Id)?;
         store::pending::decide(&self.inner.store, ns, id, approve, self.now()).await
     }
 }

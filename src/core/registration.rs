@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Core;
 use super::clients::{NewClient, check_client};
+use crate::domain::identifier::{self, Kind};
 use crate::domain::token::bearer_token;
-use crate::domain::{Error, secret};
+use crate::domain::{Error, json, secret};
 use crate::store::{
     self,
     clients::{AuthMethod, ClientRecord},
@@ -63,7 +64,10 @@ pub struct Registration {
 const DEFAULT_SCOPE: &str = "uma_protection uma_authorization";
 
 fn parse(metadata_json: &str) -> Result<(ClientMetadata, NewClient), Error> {
-    let metadata: ClientMetadata = serde_json::from_str(metadata_json).map_err(|e| {
+    // Read strictly first (`invalid_request`, as the façade's JSON bodies):
+    // a repeated member is refused, never last-one-wins.
+    let document = json::parse_str(metadata_json)?;
+    let metadata: ClientMetadata = serde_json::from_value(document).map_err(|e| {
         Error::InvalidClientMetadata(format!("the body is not client metadata JSON: {e}"))
     })?;
     let method = metadata
@@ -187,7 +191,8 @@ impl Core {
     ) -> Result<ClientRecord, Error> {
         let presented = bearer_token(authorization)?;
         let refused = || Error::InvalidToken("the registration access token is not valid".into());
-        if client_id.is_empty() || client_id.len() > 256 {
+        identifier::check("client_id", client_id, Kind::Id)?;
+        if client_id.is_empty() {
             return Err(refused());
         }
         let record = store::clients::find(&self.inner.store, client_id).await?;

@@ -6,14 +6,15 @@ use crate::domain::{Error, Namespace};
 use crate::store::{self, resource_sets::StoredResourceSet};
 
 impl Core {
-    /// Registers a new resource set under `rsid` (`invalid_request` if taken).
+    /// Registers a new resource set under `rsid` (`invalid_request` if taken,
+    /// or if the id is not one a set may have, `.` and `..` included).
     pub async fn create_resource_set(
         &self,
         ns: &Namespace,
         rsid: &str,
         description: &ResourceSetDescription,
     ) -> Result<Revision, Error> {
-        let rsid = ResourceSetId::parse(rsid)?;
+        let rsid = ResourceSetId::new_id(rsid)?;
         store::resource_sets::create(
             &self.inner.store,
             ns,

@@ -1,6 +1,7 @@
 //! The token endpoint's rules and RPT status.
 
 use super::Core;
+use crate::domain::identifier::{self, Kind};
 use crate::domain::rpt::{self, Permission};
 use crate::domain::scope;
 use crate::domain::secret;
@@ -34,6 +35,23 @@ pub struct TokenRequest {
     pub code_verifier: String,
     /// `refresh_token`: the refresh token.
     pub refresh_token: String,
+}
+
+impl TokenRequest {
+    /// Every parameter is an identifier of some kind: refused here, before
+    /// any is looked up, when it holds control characters or is too long.
+    fn check(&self) -> Result<(), Error> {
+        identifier::check("grant_type", &self.grant_type, Kind::Text)?;
+        identifier::check("client_id", &self.client_id, Kind::Id)?;
+        identifier::check("client_secret", &self.client_secret, Kind::Token)?;
+        identifier::scope_parameter("scope", &self.scope)?;
+        identifier::check("assertion", &self.assertion, Kind::Token)?;
+        identifier::check("code", &self.code, Kind::Token)?;
+        identifier::check("redirect_uri", &self.redirect_uri, Kind::Text)?;
+        identifier::check("code_verifier", &self.code_verifier, Kind::Text)?;
+        identifier::check("refresh_token", &self.refresh_token, Kind::Token)?;
+        Ok(())
+    }
 }
 
 /// An issued bearer access token.
@@ -78,6 +96,7 @@ impl Core {
     /// AAT the client is the requesting party) or the JWT bearer grant
     /// (RFC 7523; the assertion's subject and claims are the requesting party's).
     pub async fn issue_token(&self, request: TokenRequest) -> Result<IssuedToken, Error> {
+        request.check()?;
         let grant_type = request.grant_type.as_str();
         match grant_type {
             "" => return Err(Error::invalid_request("`grant_type` is required")),
@@ -136,8 +155,8 @@ impl Core {
             let subject = claims
                 .get("sub")
                 .and_then(serde_json::Value::as_str)
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| Error::InvalidGrant("the assertion has no subject".into()))?
+                .filter(|s| identifier::require("sub", s, Kind::Id).is_ok())
+                .ok_or_else(|| Error::InvalidGrant("the assertion has no usable subject".into()))?
                 .to_string();
             // The registered JWT claims describe the assertion, not the person.
             let claims = claims
@@ -202,9 +221,8 @@ impl Core {
         rpt: &str,
         resource_set_id: Option<&str>,
     ) -> Result<RptStatus, Error> {
-        if rpt.is_empty() {
-            return Err(Error::invalid_request("`rpt` is required"));
-        }
+        identifier::require("rpt", rpt, Kind::Token)?;
+        identifier::check("resource_set_id", resource_set_id.unwrap_or(""), Kind::Id)?;
         if rpt.len() > 1024 {
             return Ok(RptStatus::Invalid);
         }

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::Core;
 use super::grants::with_query;
 use super::users::OpenedSession;
+use crate::domain::identifier::{self, Kind};
 use crate::domain::{Error, pkce, secret};
 
 /// ID token claims about the token itself, not the person.
@@ -82,6 +83,8 @@ impl Core {
         issuer: &str,
         callback_uri: &str,
     ) -> Result<UpstreamStart, Error> {
+        identifier::require("issuer", issuer, Kind::Text)?;
+        identifier::require("callback_uri", callback_uri, Kind::Text)?;
         let config = self
             .inner
             .trusted
@@ -126,6 +129,11 @@ impl Core {
         &self,
         back: &UpstreamReturn,
     ) -> Result<OpenedSession, Error> {
+        identifier::require("issuer", &back.issuer, Kind::Text)?;
+        identifier::check("code", &back.code, Kind::Token)?;
+        identifier::require("callback_uri", &back.callback_uri, Kind::Text)?;
+        identifier::check("code_verifier", &back.code_verifier, Kind::Text)?;
+        identifier::check("nonce", &back.nonce, Kind::Text)?;
         let trusted = &self.inner.trusted;
         let config = trusted
             .config(&back.issuer)
@@ -180,7 +188,7 @@ impl Core {
         let subject = claims
             .get("sub")
             .and_then(Value::as_str)
-            .filter(|s| !s.is_empty() && s.len() <= 255)
+            .filter(|s| identifier::require("sub", s, Kind::Id).is_ok())
             .ok_or_else(|| refused("the ID token has no subject".into()))?
             .to_string();
         let person: Map<String, Value> = claims

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::Core;
 use super::grants::SignedInUser;
+use crate::domain::identifier::{self, Kind};
 use crate::domain::{Error, UnixTime, network, secret};
 use crate::store::{self, sessions::SessionRecord, users::UserRecord};
 
@@ -128,7 +129,11 @@ impl Core {
                 "too many failed sign-in attempts; try again in a few minutes".into(),
             )
         };
-        if username.len() > 256 || password.len() > MAX_PASSWORD || address.len() > 128 {
+        // A username or address no account or client could have is a
+        // malformed request, refused before anything is counted or looked up.
+        identifier::check("username", username, Kind::Username)?;
+        identifier::check("remote_address", address, Kind::Text)?;
+        if password.len() > MAX_PASSWORD || address.len() > 128 {
             return Err(refused());
         }
         let store = &self.inner.store;

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Error;
 use super::host::{Authority, parse_authority};
+use super::identifier;
 
 /// Most patterns one resource set may carry.
 pub const MAX_URIS: usize = 64;
@@ -514,7 +515,12 @@ impl EnforcementProfile {
                     "method {upper} needs at least one scope, without whitespace"
                 )));
             }
-            methods.insert(upper, scopes);
+            identifier::scopes(&format!("methods.{upper}"), &scopes)?;
+            if methods.insert(upper.clone(), scopes).is_some() {
+                return Err(Error::invalid_request(format!(
+                    "method {upper} is listed twice (methods are case-insensitive)"
+                )));
+            }
         }
         self.methods = methods;
         let headers = &mut self.upstream_headers;

@@ -6,6 +6,8 @@ pub mod change;
 pub mod enforcement;
 pub mod error;
 pub mod host;
+pub mod identifier;
+pub mod json;
 pub mod namespace;
 pub mod network;
 pub mod pkce;

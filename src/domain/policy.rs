@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::identifier::{self, Kind};
 use super::{Error, UnixTime};
 
 /// Most entries in one policy list field.
@@ -52,6 +53,7 @@ impl ClaimCondition {
         if self.name.trim().is_empty() {
             return Err(Error::invalid_request("a claim condition needs a `name`"));
         }
+        identifier::check("claims[].name", &self.name, Kind::Id)?;
         match (&self.equals, &self.one_of) {
             (Some(_), None) => Ok(()),
             (None, Some(values)) if !values.is_empty() => Ok(()),
@@ -110,6 +112,7 @@ impl PolicyDefinition {
         if self.name.trim().is_empty() {
             return Err(Error::invalid_request("a policy needs a `name`"));
         }
+        identifier::check("name", &self.name, Kind::Text)?;
         if self.scopes.is_empty() {
             return Err(Error::invalid_request("a policy needs at least one scope"));
         }
@@ -122,6 +125,12 @@ impl PolicyDefinition {
         }
         if self.claims.len() > MAX_ITEMS {
             return Err(Error::invalid_request("too many claim conditions"));
+        }
+        // Scopes need no check of their own: each must be registered.
+        for (field, ids) in [("clients", &self.clients), ("subjects", &self.subjects)] {
+            for id in ids {
+                identifier::require(&format!("{field}[]"), id, Kind::Id)?;
+            }
         }
         if let Some(scope) = self.scopes.iter().find(|s| !registered_scopes.contains(s)) {
             return Err(Error::InvalidScope(format!(

@@ -3,33 +3,41 @@
 use serde_json::{Map, Value};
 
 use super::Error;
+use super::identifier::{self, Kind};
 
-/// Longest accepted resource set id, name, URI or scope, in bytes.
-pub const MAX_TEXT_LEN: usize = 2048;
+/// Longest accepted name, icon URI or type, in bytes (ids and scopes have
+/// the shorter limits of [`identifier`]).
+pub const MAX_TEXT_LEN: usize = identifier::MAX_TEXT;
 /// Most scopes one resource set may declare.
-pub const MAX_SCOPES: usize = 256;
+pub const MAX_SCOPES: usize = identifier::MAX_SCOPES;
 
 /// A resource-server-chosen resource set id, checked to be safe in a URL path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResourceSetId(String);
 
 impl ResourceSetId {
-    /// Accepts 1..=255 visible characters without `/`.
+    /// Accepts 1..=255 bytes ([`identifier::MAX_ID`]) without `/`, spaces or
+    /// control characters: the id of a set to read, update or delete.
     pub fn parse(id: &str) -> Result<ResourceSetId, Error> {
-        if id.is_empty() || id.len() > 255 {
+        identifier::require("resource_set_id", id, Kind::Id)?;
+        if id.chars().any(|c| c == '/' || c.is_whitespace()) {
             return Err(Error::invalid_request(
-                "resource set id must be 1 to 255 characters",
-            ));
-        }
-        if id
-            .chars()
-            .any(|c| c == '/' || c.is_control() || c.is_whitespace())
-        {
-            return Err(Error::invalid_request(
-                "resource set id must not contain '/', spaces or control characters",
+                "`resource_set_id` must not contain '/', spaces or control characters",
             ));
         }
         Ok(ResourceSetId(id.to_string()))
+    }
+
+    /// As [`parse`](ResourceSetId::parse), for an id about to be created:
+    /// `.` and `..` are refused too, as every URL resolver reads them as
+    /// dot segments and the set could not be addressed by its URL.
+    pub fn new_id(id: &str) -> Result<ResourceSetId, Error> {
+        if id == "." || id == ".." {
+            return Err(Error::invalid_request(
+                "`resource_set_id` must not be `.` or `..`",
+            ));
+        }
+        ResourceSetId::parse(id)
     }
 
     /// The id as text.
@@ -86,19 +94,9 @@ impl ResourceSetDescription {
                 "`scopes` must list at least one scope",
             ));
         }
-        if scopes.len() > MAX_SCOPES {
-            return Err(Error::invalid_request(format!(
-                "`scopes` may list at most {MAX_SCOPES} scopes"
-            )));
-        }
+        identifier::scopes("scopes", &scopes)?;
         let mut unique: Vec<String> = Vec::with_capacity(scopes.len());
         for scope in scopes {
-            check_text("scopes[]", &scope)?;
-            if scope.chars().any(char::is_whitespace) {
-                return Err(Error::invalid_request(format!(
-                    "scope `{scope}` must not contain whitespace"
-                )));
-            }
             if !unique.contains(&scope) {
                 unique.push(scope);
             }
@@ -181,16 +179,7 @@ fn check_text(field: &str, value: &str) -> Result<(), Error> {
             "`{field}` must not be empty"
         )));
     }
-    if value.len() > MAX_TEXT_LEN {
-        return Err(Error::invalid_request(format!(
-            "`{field}` is longer than {MAX_TEXT_LEN} bytes"
-        )));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(Error::invalid_request(format!(
-            "`{field}` must not contain control characters"
-        )));
-    }
+    identifier::check(field, value, Kind::Text)?;
     Ok(())
 }
 
@@ -309,6 +298,18 @@ mod tests {
         assert!(ResourceSetId::parse("a b").is_err());
         assert!(ResourceSetId::parse("").is_err());
         assert!(ResourceSetId::parse(&"x".repeat(256)).is_err());
+        assert!(ResourceSetId::parse("nul\0").is_err());
+        assert!(ResourceSetId::parse("c1\u{85}").is_err());
+    }
+
+    #[test]
+    fn dot_ids_cannot_be_created_but_old_ones_stay_addressable() {
+        for dots in [".", ".."] {
+            assert!(ResourceSetId::new_id(dots).is_err());
+            assert!(ResourceSetId::parse(dots).is_ok());
+        }
+        assert!(ResourceSetId::new_id("...").is_ok());
+        assert!(ResourceSetId::new_id(".hidden").is_ok());
     }
 
     #[test]

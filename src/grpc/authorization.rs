@@ -16,8 +16,8 @@ use super::proto::{
 };
 use super::{protected, requesting, to_status};
 use crate::core::{ClaimToken, Core};
-use crate::domain::Error;
 use crate::domain::policy::{Decision, Policy, PolicyDefinition};
+use crate::domain::{Error, json};
 use crate::store::pending::{Access, PendingRecord, PendingStatus};
 
 /// The adapters (one struct, three services).
@@ -108,7 +108,8 @@ impl PolicyService for Authorization {
         request: Request<CreatePolicyRequest>,
     ) -> Result<Response<PolicyRecord>, Status> {
         let (ns, message) = protected(&self.core, request).await?;
-        let definition: PolicyDefinition = serde_json::from_str(&message.definition_json)
+        let document = json::parse_str(&message.definition_json)?;
+        let definition: PolicyDefinition = serde_json::from_value(document)
             .map_err(|e| to_status(&Error::invalid_request(format!("malformed policy: {e}"))))?;
         let policy = self
             .core

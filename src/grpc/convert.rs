@@ -3,9 +3,9 @@
 use serde_json::{Map, Value};
 
 use super::proto;
-use crate::domain::Error;
 use crate::domain::resource_set::ResourceSetDescription;
 use crate::domain::rpt::Permission;
+use crate::domain::{Error, json};
 
 impl TryFrom<proto::ResourceSetDescription> for ResourceSetDescription {
     type Error = Error;
@@ -14,12 +14,18 @@ impl TryFrom<proto::ResourceSetDescription> for ResourceSetDescription {
         let extensions = if d.extensions_json.trim().is_empty() {
             Map::new()
         } else {
-            match serde_json::from_str(&d.extensions_json) {
+            match json::parse_str(&d.extensions_json) {
                 Ok(Value::Object(map)) => map,
-                _ => {
+                Ok(_) => {
                     return Err(Error::invalid_request(
                         "`extensions_json` must be a JSON object",
                     ));
+                }
+                Err(e) => {
+                    return Err(Error::invalid_request(format!(
+                        "`extensions_json`: {}",
+                        e.description()
+                    )));
                 }
             }
         };

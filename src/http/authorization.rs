@@ -38,14 +38,11 @@ async fn rpt_flow(facade: &Facade, headers: &HeaderMap, body: Body) -> Result<Re
         .await
         .map_err(IntoResponse::into_response)?;
     let auth = authorization(headers);
-    let document: Option<Value> =
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            None
-        } else {
-            Some(serde_json::from_slice(&bytes).map_err(|e| {
-                Error::invalid_request(format!("malformed JSON: {e}")).into_response()
-            })?)
-        };
+    let document: Option<Value> = if bytes.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        Some(crate::domain::json::parse(&bytes).map_err(IntoResponse::into_response)?)
+    };
     let Some(document) = document.filter(|d| d.get("ticket").is_some()) else {
         let issued = facade
             .clients

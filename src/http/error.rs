@@ -1,6 +1,7 @@
 //! The domain error as an OAuth/UMA HTTP response: the spec's status, a JSON
 //! body `{"status":"error","error","error_description"}`, `Cache-Control:
-//! no-store`, and `WWW-Authenticate` where RFC 6749/6750 call for it.
+//! no-store`, and `WWW-Authenticate` where RFC 6749/6750 call for it. A
+//! 405's `Allow` is its route's: axum adds it from the methods the path serves.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -74,9 +75,6 @@ impl IntoResponse for Error {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, value);
-        }
-        if matches!(self, Error::UnsupportedMethodType(_)) {
-            headers.insert(header::ALLOW, HeaderValue::from_static("GET, PUT, DELETE"));
         }
         response
     }

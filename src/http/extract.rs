@@ -2,10 +2,13 @@
 //! content types checked, JSON and forms parsed into clear `invalid_request`s.
 
 use axum::body::{Body, Bytes};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::domain::Error;
+use crate::domain::{Error, json};
 
 /// The raw `Authorization` header, forwarded to the core unchanged.
 pub fn authorization(headers: &HeaderMap) -> Option<&str> {
@@ -59,15 +62,44 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), Error> {
     }
 }
 
-/// Reads a JSON body (content type checked, size limited).
+/// Reads a JSON body (content type checked, size limited, a key repeated
+/// in any object refused: [`json::parse`]).
 pub async fn json_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value, Error> {
     require_json(headers)?;
     let bytes = read_body(headers, body, limit).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::invalid_request("a JSON body is required"));
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::invalid_request(format!("malformed JSON: {e}")))
+    json::parse(&bytes)
+}
+
+/// Path parameters, like axum's `Path`, but a segment that does not decode
+/// (invalid UTF-8 after percent-decoding, a value of the wrong type) is the
+/// spec's JSON `invalid_request`, not axum's plain-text rejection.
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(rejection) => {
+                let detail: String = rejection.body_text().chars().take(200).collect();
+                if rejection.status().is_server_error() {
+                    Err(Error::Internal(detail))
+                } else {
+                    Err(Error::invalid_request(format!(
+                        "the request path is malformed: {detail}"
+                    )))
+                }
+            }
+        }
+    }
 }
 
 /// Reads an `application/x-www-form-urlencoded` body into its parameters,

@@ -25,6 +25,7 @@ use tonic_health::pb::health_client::HealthClient;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::domain::Error;
 use crate::domain::network::{IpRange, client_address};
 use crate::grpc::Transport;
 use crate::grpc::proto::authorization_service_client::AuthorizationServiceClient;
@@ -286,6 +287,9 @@ fn routes(facade: Facade) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        // After every route: it applies to the routes registered before it.
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(no_such_endpoint)
         .with_state(facade)
         .layer(axum::middleware::from_fn(ops::record_metrics))
         .layer(TimeoutLayer::with_status_code(
@@ -297,4 +301,114 @@ fn routes(facade: Facade) -> Router {
                 crate::telemetry::request_span(request, "http")
             }),
         )
+        .layer(axum::middleware::map_response(json_errors))
+}
+
+/// A path the façade does not serve: the spec's JSON `not_found`, not
+/// axum's empty 404.
+async fn no_such_endpoint() -> Error {
+    Error::NotFound("there is no endpoint at this path".into())
+}
+
+/// A method a known path does not serve: JSON `unsupported_method_type`
+/// (405); axum adds the path's `Allow`.
+async fn method_not_allowed(method: axum::http::Method) -> Error {
+    Error::UnsupportedMethodType(format!(
+        "{} is not a method of this endpoint",
+        method.as_str().chars().take(32).collect::<String>()
+    ))
+}
+
+/// The last line of defence for "every error is JSON": an error answer
+/// without a body of ours (a timeout's 408, any rejection made below the
+/// handlers) becomes the spec's JSON error with `no-store`, keeping its
+/// status and `Allow`.
+async fn json_errors(response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
+    let error = match status {
+        StatusCode::NOT_FOUND => Error::NotFound("there is no endpoint at this path".into()),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            Error::UnsupportedMethodType("this method is not one of this endpoint".into())
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge("the request is too large".into()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            Error::UnsupportedMediaType("the content type is not supported".into())
+        }
+        StatusCode::REQUEST_TIMEOUT => {
+            Error::Unavailable("the request took too long; try again".into())
+        }
+        s if s.is_server_error() => Error::Unavailable(format!("the server answered {reason}")),
+        _ => Error::InvalidRequest(format!("the request was refused: {reason}")),
+    };
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let mut rendered = error.into_response();
+    *rendered.status_mut() = status;
+    if let Some(allow) = allow {
+        rendered.headers_mut().insert(header::ALLOW, allow);
+    }
+    rendered
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    async fn json_of(response: axum::response::Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn bodiless_errors_become_json_errors_keeping_status_and_allow() {
+        let timeout = json_errors(StatusCode::REQUEST_TIMEOUT.into_response()).await;
+        assert_eq!(timeout.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(timeout.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(timeout.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(json_of(timeout).await["error"], "temporarily_unavailable");
+
+        let mut refused = StatusCode::METHOD_NOT_ALLOWED.into_response();
+        refused
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET,HEAD"));
+        let refused = json_errors(refused).await;
+        assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(refused.headers()[header::ALLOW], "GET,HEAD");
+        assert_eq!(json_of(refused).await["error"], "unsupported_method_type");
+
+        let teapot = json_errors(StatusCode::IM_A_TEAPOT.into_response()).await;
+        assert_eq!(teapot.status(), StatusCode::IM_A_TEAPOT);
+        assert_eq!(json_of(teapot).await["error"], "invalid_request");
+    }
+
+    #[tokio::test]
+    async fn answers_with_a_body_of_their_own_are_left_alone() {
+        let page = (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<p>page</p>",
+        )
+            .into_response();
+        let page = json_errors(page).await;
+        assert_eq!(
+            page.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
+        let ok = json_errors(StatusCode::NO_CONTENT.into_response()).await;
+        assert_eq!(ok.status(), StatusCode::NO_CONTENT);
+        assert!(ok.headers().get(header::CONTENT_TYPE).is_none());
+    }
 }

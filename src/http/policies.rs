@@ -5,12 +5,12 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::extract::{authorization, json_body, string_member};
+use super::extract::{Path, authorization, json_body, string_member};
 use super::{Facade, authorized};
 use crate::domain::Error;
 use crate::grpc::from_status;

@@ -4,12 +4,12 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::extract::{authorization, json_body};
+use super::extract::{Path, authorization, json_body};
 use super::{Facade, authorized, paths};
 use crate::domain::Error;
 use crate::grpc::from_status;

@@ -17,6 +17,7 @@ mod ext_authz;
 mod faults;
 mod guard;
 mod helpers;
+mod hostile_input;
 mod idp;
 mod in_browser;
 mod keys;
