@@ -165,8 +165,9 @@ const MIGRATION_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Store {
     /// The pool requests use.
     db: DatabaseConnection,
-    /// One connection of the readiness check's own, so a pool busy with
-    /// slow requests does not make a healthy database look down.
+    /// One connection of the readiness check and the change-counter look,
+    /// so a pool busy with slow requests neither makes a healthy database
+    /// look down nor lets this replica's cache expire.
     health: DatabaseConnection,
     /// Where migrations open their own connection (without the timeouts).
     url: Arc<str>,
@@ -233,9 +234,12 @@ impl Store {
     /// can be after a write elsewhere.
     pub async fn refresh_cache(&self) -> Result<(), Error> {
         let looked_at = std::time::Instant::now();
+        // On the probe connection, not the request pool: requests stuck on
+        // a locked table must not keep this replica from learning that its
+        // cache is still current (and so send every lookup to that table).
         let rows = read(|| {
-            self.db.query_all_raw(sea_orm::Statement::from_string(
-                self.db.get_database_backend(),
+            self.health.query_all_raw(sea_orm::Statement::from_string(
+                self.health.get_database_backend(),
                 "SELECT id, value FROM revisions WHERE id IN (1, 3, 4)",
             ))
         })
