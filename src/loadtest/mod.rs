@@ -15,6 +15,7 @@ mod ops;
 mod report;
 mod scale;
 mod seed;
+mod soak;
 mod target;
 
 use std::path::PathBuf;
@@ -107,6 +108,11 @@ pub struct BenchArgs {
     /// Also write the results as CSV.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
+    /// Soak instead of measuring: drive the operations in turn, without
+    /// pause, for this many seconds at the first concurrency level, and
+    /// report the server's resident memory as it goes (start, middle, end).
+    #[arg(long, value_name = "SECS", conflicts_with = "requests")]
+    pub soak: Option<u64>,
 }
 
 /// A measured operation.
@@ -307,6 +313,29 @@ async fn run_checked(args: BenchArgs) -> Result<(), Error> {
         target.http,
         target.grpc.as_deref().unwrap_or("-"),
     );
+    if let Some(seconds) = args.soak {
+        let soaked = soak::run(
+            &options,
+            &target,
+            &setup_client,
+            Duration::from_secs(seconds),
+        )
+        .await;
+        target.stop().await;
+        drop(servers);
+        let report = soaked?;
+        print!("{}", report.table());
+        if let Some(path) = &args.json {
+            write_file(path, &report.json()?)?;
+        }
+        if report.errors > 0 {
+            return Err(Error::Unavailable(format!(
+                "{} requests failed during the soak",
+                report.errors
+            )));
+        }
+        return Ok(());
+    }
     let idle_memory = target::resident_memory(&setup_client, &target.http).await;
     let measured = measure_target(&options, &server_handle, &target, &setup_client).await;
     let loaded_memory = target::resident_memory(&setup_client, &target.http).await;
@@ -339,12 +368,12 @@ fn write_file(path: &std::path::Path, contents: &str) -> Result<(), Error> {
 }
 
 /// Seeds, starts the baselines and measures every level × operation.
-async fn measure_target(
+/// Seeds the target and prepares the operations' workload.
+async fn prepare(
     options: &Options,
-    server_handle: &tokio::runtime::Handle,
     target: &Target,
     setup_client: &reqwest::Client,
-) -> Result<Vec<Record>, Error> {
+) -> Result<(Vec<Op>, Workload), Error> {
     let mut ops = options.ops.clone();
     if target.grpc.is_none() && ops.iter().any(|op| op.protocol() == Protocol::Grpc) {
         eprintln!("steward bench: no --grpc target; skipping the gRPC operations");
@@ -353,7 +382,6 @@ async fn measure_target(
     if ops.is_empty() {
         return Err(Error::invalid_request("no operation left to measure"));
     }
-
     eprintln!(
         "steward bench: seeding {} resource sets and {} RPTs",
         options.resource_sets, options.rpts
@@ -380,7 +408,16 @@ async fn measure_target(
         seeded.rpts = sample.rpts;
         seeded.rpt_sets = sample.rpt_sets;
     }
-    let work = Workload::new(&seeded, target)?;
+    Ok((ops, Workload::new(&seeded, target)?))
+}
+
+async fn measure_target(
+    options: &Options,
+    server_handle: &tokio::runtime::Handle,
+    target: &Target,
+    setup_client: &reqwest::Client,
+) -> Result<Vec<Record>, Error> {
+    let (ops, work) = prepare(options, target, setup_client).await?;
 
     let baselines = Baselines::start(server_handle).await?;
     let result = measure_levels(options, &ops, &work, &baselines).await;

@@ -331,6 +331,51 @@ async fn the_load_tool_measures_every_operation_with_no_error() {
 }
 
 #[tokio::test]
+async fn the_soak_reports_the_servers_memory_as_it_goes() {
+    let dir = std::env::temp_dir().join(format!("steward-soak-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = dir.join("soak.json");
+    let output = steward()
+        .env("TMPDIR", &dir)
+        .args(["bench", "--soak", "4", "--concurrency", "2"])
+        .args([
+            "--ops",
+            "http-perm,grpc-decide",
+            "--resource-sets",
+            "3",
+            "--rpts",
+            "3",
+        ])
+        .arg("--json")
+        .arg(&report)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "soak failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("resident memory: start"), "{stdout}");
+    let soak: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let readings = soak["soak"]["readings"].as_array().unwrap();
+    assert!(readings.len() >= 2, "a reading before and after: {soak}");
+    assert!(
+        readings
+            .iter()
+            .all(|r| r["resident_bytes"].as_u64().is_some_and(|b| b > 0)),
+        "{soak}"
+    );
+    assert!(
+        readings.last().unwrap()["requests"].as_u64().unwrap() > 0,
+        "{soak}"
+    );
+    assert_eq!(soak["soak"]["errors"], 0);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
 async fn the_scale_run_bulk_loads_and_measures_keys_from_all_of_it() {
     let records = bench(&[
         "--requests",
