@@ -45,6 +45,31 @@ pub fn token_hash(token: &str) -> String {
     out
 }
 
+/// A configured shared secret that callers present (Envoy's `Check` token,
+/// the façade's credential), kept as its SHA-256: each check hashes what
+/// was presented once and compares two digests of one length in constant
+/// time, whatever the lengths of the secret and the attempt.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SharedSecretDigest(String);
+
+impl SharedSecretDigest {
+    /// The digest of `secret`.
+    pub fn of(secret: &str) -> SharedSecretDigest {
+        SharedSecretDigest(token_hash(secret))
+    }
+
+    /// Whether `presented` is the secret.
+    pub fn matches(&self, presented: &str) -> bool {
+        constant_time_eq(&token_hash(presented), &self.0)
+    }
+}
+
+impl std::fmt::Debug for SharedSecretDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedSecretDigest(***)")
+    }
+}
+
 /// Constant-time comparison of two secrets or hashes.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
@@ -53,6 +78,21 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_secret_matches_only_itself_and_never_prints() {
+        let digest = SharedSecretDigest::of("ci-ext-authz-token-0123456789");
+        assert!(digest.matches("ci-ext-authz-token-0123456789"));
+        for wrong in [
+            "",
+            "ci-ext-authz-token-012345678",
+            "ci-ext-authz-token-0123456789 ",
+            "x",
+        ] {
+            assert!(!digest.matches(wrong), "{wrong:?}");
+        }
+        assert!(!format!("{digest:?}").contains("ci-ext"));
+    }
 
     #[test]
     fn minted_secrets_have_the_asked_entropy_and_differ() {

@@ -30,10 +30,11 @@ use tonic::{Request, Response, Status};
 use crate::config::{Secret, Unmatched};
 use crate::core::Core;
 use crate::core::enforcement::{AccessCheck, CheckOutcome};
+use crate::domain::Error;
 use crate::domain::enforcement::{
     identity_headers_to_remove, insufficient_challenge, uma_challenge,
 };
-use crate::domain::{Error, secret};
+use crate::domain::secret::SharedSecretDigest;
 
 /// Envoy's `external_auth.proto` and its imports, for server reflection
 /// (built by `build.rs` from the protos the `envoy-types` crate ships).
@@ -48,7 +49,8 @@ pub struct ExtAuthz {
     core: Core,
     as_uri: String,
     unmatched: Unmatched,
-    token: Option<Secret>,
+    /// The `Check` callers' token, when one is required.
+    token: Option<SharedSecretDigest>,
 }
 
 impl ExtAuthz {
@@ -63,7 +65,7 @@ impl ExtAuthz {
             core,
             as_uri,
             unmatched,
-            token,
+            token: token.map(|t| SharedSecretDigest::of(t.expose())),
         }
     }
 
@@ -77,10 +79,7 @@ impl ExtAuthz {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
-        secret::constant_time_eq(
-            &secret::token_hash(presented),
-            &secret::token_hash(expected.expose()),
-        )
+        expected.matches(presented)
     }
 }
 

@@ -17,7 +17,7 @@ use tower::util::BoxCloneSyncService;
 
 use super::Transport;
 use crate::config::Secret;
-use crate::domain::secret;
+use crate::domain::secret::SharedSecretDigest;
 
 /// The gRPC metadata (HTTP/2 header) that carries the façade's credential.
 pub const CREDENTIAL_HEADER: &str = "x-steward-facade-credential";
@@ -25,23 +25,23 @@ pub const CREDENTIAL_HEADER: &str = "x-steward-facade-credential";
 /// Admits only calls that carry the façade's credential.
 #[derive(Clone)]
 pub struct FacadeOnly {
-    /// SHA-256 of the credential; `None` refuses every call (a core started
-    /// without `facade_token` serves no façade).
-    expected_hash: Option<String>,
+    /// The credential; `None` refuses every call (a core started without
+    /// `facade_token` serves no façade).
+    expected: Option<SharedSecretDigest>,
 }
 
 impl FacadeOnly {
     /// Admits callers presenting `credential`; with `None`, nobody.
     pub fn new(credential: Option<&Secret>) -> FacadeOnly {
         FacadeOnly {
-            expected_hash: credential.map(|c| secret::token_hash(c.expose())),
+            expected: credential.map(|c| SharedSecretDigest::of(c.expose())),
         }
     }
 }
 
 impl Interceptor for FacadeOnly {
     fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
-        let Some(expected) = &self.expected_hash else {
+        let Some(expected) = &self.expected else {
             return Err(Status::permission_denied(
                 "this service answers only Steward's HTTP façade, and this core has no facade_token",
             ));
@@ -51,7 +51,7 @@ impl Interceptor for FacadeOnly {
             .get(CREDENTIAL_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if secret::constant_time_eq(&secret::token_hash(presented), expected) {
+        if expected.matches(presented) {
             Ok(request)
         } else {
             Err(Status::permission_denied(
