@@ -81,9 +81,15 @@ impl Weight for serde_json::Value {
         32 + match self {
             Value::String(s) => s.len(),
             Value::Array(items) => items.iter().map(Weight::weight).sum(),
-            Value::Object(map) => map.iter().map(|(k, v)| k.len() + 24 + v.weight()).sum(),
+            Value::Object(map) => map.weight(),
             Value::Null | Value::Bool(_) | Value::Number(_) => 0,
         }
+    }
+}
+
+impl Weight for serde_json::Map<String, serde_json::Value> {
+    fn weight(&self) -> usize {
+        self.iter().map(|(k, v)| k.len() + 24 + v.weight()).sum()
     }
 }
 
@@ -120,7 +126,7 @@ impl Weight for crate::domain::resource_set::ResourceSetDescription {
             + self.icon_uri.weight()
             + self.scopes.weight()
             + self.kind.weight()
-            + serde_json::Value::Object(self.extensions.clone()).weight()
+            + self.extensions.weight()
     }
 }
 
