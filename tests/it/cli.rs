@@ -7,12 +7,10 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::helpers::{fresh_database_url, spawn_app_with};
+use crate::helpers::{client_credentials_pat, fresh_database_url, spawn_app_with, steward_command};
 
 fn steward() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_steward"));
-    command.env_clear().kill_on_drop(true);
-    command
+    steward_command()
 }
 
 #[tokio::test]
@@ -443,26 +441,16 @@ async fn audit_events_on_stdout_carry_the_callers_trace_id() {
         .unwrap()
         .to_string();
     let web = reqwest::Client::new();
-    let token: Value = web
-        .post(format!("http://{http}/oauth/token"))
-        .basic_auth(
-            client["client_id"].as_str().unwrap(),
-            client["client_secret"].as_str(),
-        )
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "uma_protection"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let pat = token["access_token"].as_str().unwrap();
+    let pat = client_credentials_pat(
+        &web,
+        &format!("http://{http}/oauth/token"),
+        client["client_id"].as_str().unwrap(),
+        client["client_secret"].as_str().unwrap(),
+    )
+    .await;
     let put = web
         .put(format!("http://{http}/uma/rs/resource_set/a"))
-        .bearer_auth(pat)
+        .bearer_auth(&pat)
         .json(&serde_json::json!({"name": "A", "scopes": ["s"]}))
         .send()
         .await

@@ -65,7 +65,7 @@ async fn put_profile(app: &TestApp, pat: &str, profile: &Value) -> reqwest::Resp
         .unwrap()
 }
 
-fn check_request(
+pub(crate) fn check_request(
     host: &str,
     method: &str,
     path: &str,

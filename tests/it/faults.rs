@@ -3,13 +3,10 @@
 //! connections that send their headers slowly, or nothing, are closed; and
 //! a listener keeps at most `max_client_connections` open.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse, HttpResponse};
-use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
-use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+use envoy_types::ext_authz::v3::pb::{CheckResponse, HttpResponse};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use serde_json::{Value, json};
 use steward::config::Secret;
@@ -17,7 +14,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::helpers::{ResourceServer, TestApp, fresh_database_url, spawn_app_with};
+use crate::ext_authz::check_request;
+use crate::helpers::{
+    ResourceServer, TestApp, client_credentials_pat, fresh_database_url, spawn_app_with,
+    steward_command,
+};
 
 /// A TCP proxy to PostgreSQL that can be cut: every connection through it
 /// is closed and new ones are refused, as when a replica loses its network
@@ -87,24 +88,6 @@ impl Drop for DatabaseLink {
 const HOST: &str = "photoz.example.com";
 const REFRESH_MS: u64 = 100;
 
-fn check_request(rpt: &str) -> CheckRequest {
-    CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(Request {
-                http: Some(HttpRequest {
-                    method: "GET".into(),
-                    host: HOST.into(),
-                    path: "/albums/1/p.jpg".into(),
-                    headers: HashMap::from([("authorization".into(), format!("Bearer {rpt}"))]),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-    }
-}
-
 /// (gRPC code, HTTP status of a denial or 200 for OK) of a Check answer.
 fn outcome(response: &CheckResponse) -> (i32, i32) {
     let code = response.status.as_ref().map_or(0, |s| s.code);
@@ -143,7 +126,12 @@ async fn answers(app: &TestApp, rs: &ResourceServer, rpt: &str) -> (u16, Value, 
         json!(introspected.status().as_u16())
     };
     let checked = AuthorizationClient::new(app.channel().await)
-        .check(check_request(rpt))
+        .check(check_request(
+            HOST,
+            "GET",
+            "/albums/1/p.jpg",
+            Some(&format!("Bearer {rpt}")),
+        ))
         .await
         .expect("Check answers")
         .into_inner();
@@ -390,9 +378,7 @@ async fn a_listener_keeps_at_most_max_client_connections_open() {
 /// `database_url`: the child and its HTTP and gRPC addresses.
 async fn serve_process(database_url: &str) -> (tokio::process::Child, String, String) {
     use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_steward"))
-        .env_clear()
-        .kill_on_drop(true)
+    let mut child = steward_command()
         .env("STEWARD_DATABASE_URL", database_url)
         .env("STEWARD_HTTP_ADDR", "127.0.0.1:0")
         .env("STEWARD_GRPC_ADDR", "127.0.0.1:0")
@@ -442,8 +428,7 @@ async fn resident_bytes(client: &reqwest::Client, http: &str) -> f64 {
 #[tokio::test]
 async fn memory_stays_flat_under_distinct_hostile_keys() {
     let database_url = fresh_database_url().await;
-    let created = tokio::process::Command::new(env!("CARGO_BIN_EXE_steward"))
-        .env_clear()
+    let created = steward_command()
         .env("STEWARD_DATABASE_URL", &database_url)
         .args(["client", "create", "--name", "rs", "--owner", "alice"])
         .output()
@@ -453,23 +438,13 @@ async fn memory_stays_flat_under_distinct_hostile_keys() {
     let created: Value = serde_json::from_slice(&created.stdout).unwrap();
     let (mut child, http, grpc) = serve_process(&database_url).await;
     let client = reqwest::Client::new();
-    let pat: Value = client
-        .post(format!("http://{http}/oauth/token"))
-        .basic_auth(
-            created["client_id"].as_str().unwrap(),
-            created["client_secret"].as_str(),
-        )
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "uma_protection"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let pat = pat["access_token"].as_str().unwrap().to_string();
+    let pat = client_credentials_pat(
+        &client,
+        &format!("http://{http}/oauth/token"),
+        created["client_id"].as_str().unwrap(),
+        created["client_secret"].as_str().unwrap(),
+    )
+    .await;
     let envoy = AuthorizationClient::new(
         tonic::transport::Channel::from_shared(format!("http://{grpc}"))
             .unwrap()
@@ -489,20 +464,7 @@ async fn memory_stays_flat_under_distinct_hostile_keys() {
             let filler = "h".repeat(size);
             let host = format!("{filler}{n}.example");
             let answer = envoy
-                .check(CheckRequest {
-                    attributes: Some(AttributeContext {
-                        request: Some(Request {
-                            http: Some(HttpRequest {
-                                method: "GET".into(),
-                                host: host.clone(),
-                                path: "/".into(),
-                                ..Default::default()
-                            }),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }),
-                })
+                .check(check_request(&host, "GET", "/", None))
                 .await
                 .unwrap()
                 .into_inner();

@@ -418,3 +418,37 @@ pub fn grpc_error_code(status: &tonic::Status) -> String {
         .map(|info| info.reason.clone())
         .unwrap_or_default()
 }
+
+/// A PAT by `client_credentials` (HTTP Basic) at `token_endpoint`, for
+/// servers other than a [`TestApp`] (a separate process, TLS, a façade).
+pub async fn client_credentials_pat(
+    client: &reqwest::Client,
+    token_endpoint: &str,
+    client_id: &str,
+    secret: &str,
+) -> String {
+    let token = client
+        .post(token_endpoint)
+        .basic_auth(client_id, Some(secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "uma_protection"),
+        ])
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(token.status(), 200, "a PAT from {token_endpoint}");
+    let token: serde_json::Value = token.json().await.expect("a token answer");
+    token["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_string()
+}
+
+/// The `steward` binary under test, with an empty environment (every
+/// setting comes from what the test passes).
+pub fn steward_command() -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_steward"));
+    command.env_clear().kill_on_drop(true);
+    command
+}

@@ -19,7 +19,7 @@ use steward::grpc::proto::resource_set_service_client::ResourceSetServiceClient;
 use steward::net::tls::{ClientFiles, TlsConnector};
 use tonic::transport::{Channel, Endpoint};
 
-use crate::helpers::{TestApp, bearer, spawn_app_with, test_settings};
+use crate::helpers::{TestApp, bearer, client_credentials_pat, spawn_app_with, test_settings};
 
 /// A certificate authority made for one test.
 struct TestCa {
@@ -150,26 +150,7 @@ async fn grpc_channel(
 
 async fn pat_over(client: &reqwest::Client, app: &TestApp) -> String {
     let (id, secret) = app.create_client("alice", &["uma_protection"]).await;
-    pat_at(client, &app.url("/oauth/token"), &id, &secret).await
-}
-
-/// A PAT by `client_credentials` at `token_endpoint`.
-async fn pat_at(client: &reqwest::Client, token_endpoint: &str, id: &str, secret: &str) -> String {
-    let token = client
-        .post(token_endpoint)
-        .basic_auth(id, Some(secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "uma_protection"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(token.status(), 200);
-    token.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    client_credentials_pat(client, &app.url("/oauth/token"), &id, &secret).await
 }
 
 #[tokio::test]
@@ -462,7 +443,7 @@ async fn a_split_facade_reaches_its_core_over_mutual_tls() {
     let client = reqwest::Client::new();
     let ready = client.get(format!("{http}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    let pat = pat_at(
+    let pat = client_credentials_pat(
         &client,
         &format!("{http}/oauth/token"),
         &created.client_id,
