@@ -43,10 +43,21 @@ impl TestCa {
 
     /// (certificate PEM, key PEM) for 127.0.0.1 and localhost, or a client.
     fn leaf(&self, name: &str, purpose: ExtendedKeyUsagePurpose) -> (String, String) {
+        self.leaf_with(name, purpose, |_| {})
+    }
+
+    /// A leaf whose parameters `adjust` changes (validity, say).
+    fn leaf_with(
+        &self,
+        name: &str,
+        purpose: ExtendedKeyUsagePurpose,
+        adjust: impl FnOnce(&mut CertificateParams),
+    ) -> (String, String) {
         let mut params =
             CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
         params.distinguished_name.push(DnType::CommonName, name);
         params.extended_key_usages = vec![purpose];
+        adjust(&mut params);
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         (cert.pem(), key.serialize_pem())
@@ -262,9 +273,32 @@ async fn grpc_requires_a_client_certificate_from_the_configured_ca() {
         .expect("Check over mTLS");
     assert!(checked.into_inner().http_response.is_some());
 
-    // No client certificate, or one from another CA: no call gets through.
+    // No client certificate, one from another CA, one of the right CA that
+    // has expired or is not yet valid, or one issued for servers only: no
+    // call gets through.
     let foreign = TestCa::new("a foreign CA").leaf("intruder", ExtendedKeyUsagePurpose::ClientAuth);
-    for identity in [None, Some(&foreign)] {
+    let expired = server
+        .client_ca
+        .leaf_with("expired", ExtendedKeyUsagePurpose::ClientAuth, |p| {
+            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        });
+    let not_yet = server
+        .client_ca
+        .leaf_with("future", ExtendedKeyUsagePurpose::ClientAuth, |p| {
+            p.not_before = rcgen::date_time_ymd(2090, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2091, 1, 1);
+        });
+    let server_only = server
+        .client_ca
+        .leaf("a server", ExtendedKeyUsagePurpose::ServerAuth);
+    for identity in [
+        None,
+        Some(&foreign),
+        Some(&expired),
+        Some(&not_yet),
+        Some(&server_only),
+    ] {
         let outcome = match grpc_channel(&app.grpc, &server.files, &ca, identity).await {
             Err(_) => None,
             Ok(channel) => Some(
