@@ -64,6 +64,20 @@ async fn revoke_live_for_aat(
     aat_id: &str,
     now: UnixTime,
 ) -> Result<(Vec<Change>, Vec<String>), DbErr> {
+    // PostgreSQL: concurrent replacements for one AAT queue here, one after
+    // the other, instead of racing to the live-RPT index and retrying (eight
+    // at once could lose more rounds than there are retries). SQLite needs
+    // nothing: its first write below already holds the database's one write
+    // lock until commit.
+    use sea_orm::ConnectionTrait as _;
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [aat_id.into()],
+        ))
+        .await?;
+    }
     // One statement, writing first: on SQLite a transaction that reads
     // before it writes cannot wait for a concurrent writer and fails busy.
     let revoked = rpt::Entity::update_many()
