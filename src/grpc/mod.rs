@@ -48,7 +48,7 @@ use proto::resource_set_service_server::ResourceSetServiceServer;
 use proto::session_service_server::SessionServiceServer;
 use proto::token_service_server::TokenServiceServer;
 
-pub use status::{from_status, to_status};
+pub use status::to_status;
 
 /// What the generated clients run on: the core's routes in-process, or a
 /// network channel. One type, so the façade code is the same in both modes.

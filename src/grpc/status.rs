@@ -60,8 +60,15 @@ impl From<Error> for Status {
     }
 }
 
-/// Rebuilds the domain error from a status the core (or the network) sent.
-pub fn from_status(status: &Status) -> Error {
+/// Rebuilds the domain error from a status the core (or the network) sent,
+/// so the façade's `?` on a gRPC call yields the exact error the core raised.
+impl From<Status> for Error {
+    fn from(status: Status) -> Error {
+        from_status(&status)
+    }
+}
+
+fn from_status(status: &Status) -> Error {
     let details = status.get_error_details();
     if let Some(info) = details.error_info().filter(|i| i.domain == ERROR_DOMAIN) {
         let description = info

@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use super::extract::{authorization, json_body, read_body, require_json, string_member};
 use super::{Facade, authorized};
 use crate::domain::Error;
-use crate::grpc::from_status;
 use crate::grpc::proto::{ClaimToken, IssueRptRequest, RequestPermissionRequest};
 
 fn rpt_response(status: StatusCode, rpt: String) -> Response {
@@ -50,7 +49,7 @@ async fn rpt_flow(facade: &Facade, headers: &HeaderMap, body: Body) -> Result<Re
             .clone()
             .issue_rpt(authorized(IssueRptRequest {}, auth))
             .await
-            .map_err(|s| from_status(&s).into_response())?
+            .map_err(|s| Error::from(s).into_response())?
             .into_inner();
         return Ok(rpt_response(StatusCode::CREATED, issued.rpt));
     };
@@ -62,7 +61,7 @@ async fn rpt_flow(facade: &Facade, headers: &HeaderMap, body: Body) -> Result<Re
         .clone()
         .request_permission(authorized(request, auth))
         .await
-        .map_err(|s| uma1_response(from_status(&s), Some(ticket)))?;
+        .map_err(|s| uma1_response(Error::from(s), Some(ticket)))?;
     Ok(rpt_response(StatusCode::OK, answer.into_inner().rpt))
 }
 
@@ -79,8 +78,7 @@ pub async fn permission(
         .authorization
         .clone()
         .request_permission(authorized(request, authorization(&headers)))
-        .await
-        .map_err(|s| from_status(&s))?;
+        .await?;
     Ok(rpt_response(StatusCode::OK, answer.into_inner().rpt))
 }
 

@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 
 use super::{Facade, authorized, paths};
 use crate::domain::Error;
-use crate::grpc::from_status;
 use crate::grpc::proto::{GetJwksRequest, GetMetadataRequest};
 
 /// The configuration document: every member draft-06 requires, URLs under
@@ -19,8 +18,7 @@ pub async fn configuration(State(facade): State<Facade>) -> Result<Response, Err
         .tokens
         .clone()
         .get_metadata(authorized(GetMetadataRequest {}, None))
-        .await
-        .map_err(|s| from_status(&s))?
+        .await?
         .into_inner();
     let document = json!({
         "version": "1.0",
@@ -63,8 +61,7 @@ pub async fn jwks(State(facade): State<Facade>) -> Result<Response, Error> {
         .tokens
         .clone()
         .get_jwks(authorized(GetJwksRequest {}, None))
-        .await
-        .map_err(|s| from_status(&s))?
+        .await?
         .into_inner()
         .jwks_json;
     let value: Value = serde_json::from_str(&jwks)

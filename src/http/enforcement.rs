@@ -12,7 +12,6 @@ use super::extract::{authorization, json_body};
 use super::{Facade, authorized};
 use crate::domain::Error;
 use crate::domain::enforcement::EnforcementProfile;
-use crate::grpc::from_status;
 use crate::grpc::proto::{self, DeleteEnforcementProfileRequest, GetEnforcementProfileRequest};
 
 fn profile_json(profile: proto::EnforcementProfile) -> Response {
@@ -33,8 +32,7 @@ pub async fn put(
         .enforcement
         .clone()
         .set_enforcement_profile(authorized(profile.into(), authorization(&headers)))
-        .await
-        .map_err(|s| from_status(&s))?
+        .await?
         .into_inner();
     Ok(profile_json(stored))
 }
@@ -49,8 +47,7 @@ pub async fn get(State(facade): State<Facade>, headers: HeaderMap) -> Result<Res
             GetEnforcementProfileRequest {},
             authorization(&headers),
         ))
-        .await
-        .map_err(|s| from_status(&s))?
+        .await?
         .into_inner();
     Ok(profile_json(profile))
 }
@@ -65,7 +62,6 @@ pub async fn delete(State(facade): State<Facade>, headers: HeaderMap) -> Result<
             DeleteEnforcementProfileRequest {},
             authorization(&headers),
         ))
-        .await
-        .map_err(|s| from_status(&s))?;
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 use super::extract::{authorization, json_body, string_member};
 use super::{Facade, authorized, paths};
 use crate::domain::Error;
-use crate::grpc::from_status;
 use crate::grpc::proto::RegisterPermissionRequest;
 
 /// `POST {permission_registration_endpoint}` with `{resource_set_id, scopes}`
@@ -28,8 +27,7 @@ pub async fn register(
         .permissions
         .clone()
         .register_permission(authorized(request, authorization(&headers)))
-        .await
-        .map_err(|s| from_status(&s))?
+        .await?
         .into_inner();
     let mut response =
         (StatusCode::CREATED, Json(json!({"ticket": issued.ticket}))).into_response();

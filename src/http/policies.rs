@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use super::extract::{Path, authorization, json_body, string_member};
 use super::{Facade, authorized};
 use crate::domain::Error;
-use crate::grpc::from_status;
 use crate::grpc::proto::{
     CreatePolicyRequest, DecidePendingRequestRequest, DeletePolicyRequest,
     ListPendingRequestsRequest, ListPoliciesRequest, PolicyRecord,
@@ -48,8 +47,7 @@ pub async fn create(
             },
             authorization(&headers),
         ))
-        .await
-        .map_err(|s| from_status(&s))?
+        .await?
         .into_inner();
     Ok((StatusCode::CREATED, Json(json!({ "_id": created.id }))).into_response())
 }
@@ -70,8 +68,7 @@ pub async fn list(
             },
             authorization(&headers),
         ))
-        .await
-        .map_err(|s| from_status(&s))?
+        .await?
         .into_inner()
         .policies
         .into_iter()
@@ -97,8 +94,7 @@ pub async fn delete(
             },
             authorization(&headers),
         ))
-        .await
-        .map_err(|s| from_status(&s))?;
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -112,8 +108,7 @@ pub async fn pending(State(facade): State<Facade>, headers: HeaderMap) -> Result
             ListPendingRequestsRequest {},
             authorization(&headers),
         ))
-        .await
-        .map_err(|s| from_status(&s))?
+        .await?
         .into_inner()
         .requests
         .into_iter()
@@ -157,7 +152,6 @@ pub async fn decide(
             DecidePendingRequestRequest { id, approve },
             authorization(&headers),
         ))
-        .await
-        .map_err(|s| from_status(&s))?;
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -12,7 +12,6 @@ use serde_json::Value;
 use super::extract::{Path, authorization, json_body};
 use super::{Facade, authorized, paths};
 use crate::domain::Error;
-use crate::grpc::from_status;
 use crate::grpc::proto::{ClientMetadataRequest, ClientRegistration, ClientRegistrationRequest};
 
 /// The registration as JSON, with its management URI, never cached.
@@ -53,8 +52,7 @@ pub async fn register(
             },
             authorization(&headers),
         ))
-        .await
-        .map_err(|s| from_status(&s))?
+        .await?
         .into_inner();
     render(&facade, StatusCode::CREATED, registered)
 }
@@ -73,8 +71,7 @@ pub async fn read(
             ClientRegistrationRequest { client_id },
             authorization(&headers),
         ))
-        .await
-        .map_err(|s| from_status(&s))?
+        .await?
         .into_inner();
     render(&facade, StatusCode::OK, found)
 }
@@ -98,8 +95,7 @@ pub async fn update(
             },
             authorization(&headers),
         ))
-        .await
-        .map_err(|s| from_status(&s))?
+        .await?
         .into_inner();
     render(&facade, StatusCode::OK, updated)
 }
@@ -118,7 +114,6 @@ pub async fn delete(
             ClientRegistrationRequest { client_id },
             authorization(&headers),
         ))
-        .await
-        .map_err(|s| from_status(&s))?;
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

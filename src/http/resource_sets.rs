@@ -13,7 +13,6 @@ use super::extract::{Path, authorization, json_body};
 use super::{Facade, authorized};
 use crate::domain::Error;
 use crate::domain::resource_set::ResourceSetDescription;
-use crate::grpc::from_status;
 use crate::grpc::proto::{
     CreateResourceSetRequest, DeleteResourceSetRequest, GetResourceSetRequest,
     ListResourceSetsRequest, ResourceSetRevision, UpdateResourceSetRequest,
@@ -73,8 +72,7 @@ pub async fn put(
                 ))
                 .await
         }
-    }
-    .map_err(|s| from_status(&s))?
+    }?
     .into_inner();
     let body = json!({"status": revision.status, "_id": revision.id, "_rev": revision.rev});
     Ok(with_etag(
@@ -97,8 +95,7 @@ pub async fn read(
             GetResourceSetRequest { id: rsid },
             authorization(&headers),
         ))
-        .await
-        .map_err(|s| from_status(&s))?
+        .await?
         .into_inner();
     let mut document: Map<String, Value> = set.description.unwrap_or_default().into();
     document.insert("_id".into(), Value::String(set.id));
@@ -126,8 +123,7 @@ pub async fn delete(
             },
             authorization(&headers),
         ))
-        .await
-        .map_err(|s| from_status(&s))?;
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -141,8 +137,7 @@ pub async fn list(State(facade): State<Facade>, headers: HeaderMap) -> Result<Re
             ListResourceSetsRequest {},
             authorization(&headers),
         ))
-        .await
-        .map_err(|s| from_status(&s))?
+        .await?
         .into_inner()
         .ids;
     Ok(Json(ids).into_response())

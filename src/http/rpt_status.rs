@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use super::extract::{authorization, form_body, json_body, param, string_member};
 use super::{Facade, authorized};
 use crate::domain::Error;
-use crate::grpc::from_status;
 use crate::grpc::proto::{IntrospectRptRequest, IntrospectRptResponse};
 
 async fn introspect(
@@ -26,8 +25,7 @@ async fn introspect(
         .tokens
         .clone()
         .introspect_rpt(authorized(request, authorization(headers)))
-        .await
-        .map_err(|s| from_status(&s))?
+        .await?
         .into_inner())
 }
 

@@ -12,7 +12,6 @@ use serde_json::json;
 use super::extract::{authorization, form_body, param};
 use super::{Facade, authorized};
 use crate::domain::Error;
-use crate::grpc::from_status;
 use crate::grpc::proto::IssueTokenRequest;
 
 /// `POST /oauth/token`: client authentication by HTTP Basic or form
@@ -74,8 +73,7 @@ pub async fn token(
             },
             None,
         ))
-        .await
-        .map_err(|s| from_status(&s))?
+        .await?
         .into_inner();
     let mut body = json!({
         "access_token": issued.access_token,

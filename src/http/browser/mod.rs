@@ -24,7 +24,6 @@ use super::extract::{form_body, param};
 use super::{Facade, authorized};
 use crate::domain::Error;
 use crate::domain::secret::{self, OsEntropy};
-use crate::grpc::from_status;
 use crate::grpc::proto::{
     self, AnswerAuthorizationRequest, AnswerClaimsRequest, AuthorizationParameters,
     ClaimsParameters, EndSessionRequest, FinishUpstreamSignInRequest, GetSessionRequest,
@@ -283,7 +282,7 @@ async fn signed_in(facade: &Facade, headers: &HeaderMap) -> Result<Option<Signed
                 claims: serde_json::from_str(&session.claims_json).unwrap_or(Value::Null),
             }))
         }
-        Err(status) => match from_status(&status) {
+        Err(status) => match Error::from(status) {
             Error::NotFound(_) => Ok(None),
             other => Err(other),
         },
@@ -349,8 +348,7 @@ async fn providers(facade: &Facade) -> Result<Vec<ProviderButton>, Error> {
         .sessions
         .clone()
         .list_providers(authorized(ListProvidersRequest {}, None))
-        .await
-        .map_err(|s| from_status(&s))?
+        .await?
         .into_inner()
         .providers
         .into_iter()
@@ -409,7 +407,7 @@ pub async fn sign_in(
                 Ok(see_other(&return_to, cookies))
             }
             Err(status) => {
-                let error = from_status(&status);
+                let error = Error::from(status);
                 let Error::AccessDenied(_) = error else {
                     return Err(error);
                 };
@@ -461,8 +459,7 @@ pub async fn sign_in_upstream(State(facade): State<Facade>, uri: axum::http::Uri
                 },
                 None,
             ))
-            .await
-            .map_err(|s| from_status(&s))?
+            .await?
             .into_inner();
         let trip = UpstreamTrip {
             issuer,
@@ -530,8 +527,7 @@ pub async fn sign_in_callback(
                 },
                 None,
             ))
-            .await
-            .map_err(|s| from_status(&s))?
+            .await?
             .into_inner();
         let mut cookies = Cookies::default();
         cookies.clear(&facade, UPSTREAM_COOKIE);
@@ -559,8 +555,7 @@ pub async fn sign_out(State(facade): State<Facade>, headers: HeaderMap, body: Bo
                     },
                     None,
                 ))
-                .await
-                .map_err(|s| from_status(&s))?;
+                .await?;
         }
         let mut cookies = Cookies::default();
         cookies.clear(&facade, SESSION_COOKIE);
@@ -618,8 +613,7 @@ pub async fn authorize(
             .consent
             .clone()
             .check_authorization(authorized(parameters.clone(), None))
-            .await
-            .map_err(|s| from_status(&s))?
+            .await?
             .into_inner();
         let prompt = match check.outcome {
             Some(authorization_check::Outcome::Redirect(to)) => {
@@ -696,8 +690,7 @@ pub async fn authorize_answer(
                 },
                 None,
             ))
-            .await
-            .map_err(|s| from_status(&s))?
+            .await?
             .into_inner()
             .location;
         Ok(see_other(&location, Cookies::default()))
@@ -751,8 +744,7 @@ async fn claims_page(
         .consent
         .clone()
         .check_claims(authorized(parameters.clone(), None))
-        .await
-        .map_err(|s| from_status(&s))?
+        .await?
         .into_inner();
     let prompt = match check.outcome {
         Some(claims_check::Outcome::Redirect(to)) => return Ok(see_other(&to, Cookies::default())),
@@ -827,8 +819,7 @@ pub async fn claims_answer(
                 },
                 None,
             ))
-            .await
-            .map_err(|s| from_status(&s))?
+            .await?
             .into_inner()
             .location;
         Ok(see_other(&location, Cookies::default()))
