@@ -351,7 +351,10 @@ impl Shared {
             .post(&endpoints.token)
             .basic_auth(&self.config.client_id, Some(&self.config.client_secret))
             .form(&[
-                ("grant_type", "client_credentials"),
+                (
+                    "grant_type",
+                    crate::domain::grant::GrantType::ClientCredentials.as_str(),
+                ),
                 ("scope", "uma_protection"),
             ])
             .send()

@@ -6,7 +6,7 @@ use crate::domain::token::{AccessTokenClaims, Requester};
 use crate::domain::{Error, Namespace};
 use crate::store;
 
-pub(super) use crate::domain::token::{MAX_TOKEN_LEN, bearer_token};
+pub(super) use crate::domain::token::bearer_token;
 
 impl Core {
     /// Authenticates an `Authorization` header value (HTTP header or gRPC

@@ -6,8 +6,9 @@
 //! and `authorization_state`, and the client retries with the same ticket.
 
 use super::Core;
-use super::grants::{SignedInUser, registered_redirect, with_query};
+use super::users::SignedInUser;
 use crate::domain::identifier::{self, Kind};
+use crate::domain::redirect::{self, with_query};
 use crate::domain::{Error, secret, ticket};
 use crate::store::{self, tickets::TicketRecord};
 
@@ -104,7 +105,7 @@ impl Core {
         let client = store::clients::find(store, &client_id)
             .await?
             .ok_or_else(|| Error::invalid_request("the client is not registered here"))?;
-        let redirect_uri = registered_redirect(&client, &request.redirect_uri)?;
+        let redirect_uri = redirect::registered(&client.redirect_uris, &request.redirect_uri)?;
         let refuse = |error: Error| {
             Ok(Target::Refused(with_query(
                 &redirect_uri,

@@ -4,6 +4,7 @@
 
 use super::Core;
 use crate::domain::Error;
+use crate::domain::grant::GrantType;
 use crate::domain::identifier::{self, Kind};
 use crate::domain::scope;
 use crate::domain::secret;
@@ -15,20 +16,6 @@ use crate::store::{
 // Authentication remembers a verified secret by its SHA-256 (in memory only):
 // the argon2 hash stays the stored form, and a wrong secret for a remembered
 // client is refused without another argon2 run.
-
-/// Grant types a client can be registered for.
-pub const SUPPORTED_GRANT_TYPES: [&str; 4] = [
-    "client_credentials",
-    "urn:ietf:params:oauth:grant-type:jwt-bearer",
-    super::grants::AUTHORIZATION_CODE,
-    super::grants::REFRESH_TOKEN,
-];
-
-/// Grant types that need a client secret (a public client cannot use them).
-const CONFIDENTIAL_GRANT_TYPES: [&str; 2] = [
-    "client_credentials",
-    "urn:ietf:params:oauth:grant-type:jwt-bearer",
-];
 
 /// Most redirect URIs one client registers.
 const MAX_REDIRECT_URIS: usize = 16;
@@ -114,18 +101,21 @@ pub(crate) fn check_client(request: &NewClient) -> Result<CheckedClient, Error> 
         identifier::check("owner", owner.trim(), Kind::Id).map_err(metadata)?;
     }
     let grant_types = if request.grant_types.is_empty() {
-        vec![SUPPORTED_GRANT_TYPES[0].to_string()]
+        vec![GrantType::ClientCredentials.as_str().to_string()]
     } else {
         request.grant_types.clone()
     };
-    if let Some(bad) = grant_types
-        .iter()
-        .find(|g| !SUPPORTED_GRANT_TYPES.contains(&g.as_str()))
-    {
+    let implemented = |name: &str| GrantType::parse(name).filter(|g| g.is_implemented());
+    if let Some(bad) = grant_types.iter().find(|g| implemented(g).is_none()) {
+        let supported: Vec<_> = GrantType::ALL
+            .into_iter()
+            .filter(|g| g.is_implemented())
+            .map(GrantType::as_str)
+            .collect();
         return Err(Error::InvalidClientMetadata(format!(
             "grant type `{}` is not supported (supported: {})",
             bad.chars().take(100).collect::<String>(),
-            SUPPORTED_GRANT_TYPES.join(", ")
+            supported.join(", ")
         )));
     }
     let auth_method = match (request.public, request.secret_post) {
@@ -133,10 +123,10 @@ pub(crate) fn check_client(request: &NewClient) -> Result<CheckedClient, Error> 
         (false, true) => AuthMethod::SecretPost,
         (false, false) => AuthMethod::SecretBasic,
     };
-    if let Some(bad) = grant_types
-        .iter()
-        .find(|g| auth_method == AuthMethod::None && CONFIDENTIAL_GRANT_TYPES.contains(&g.as_str()))
-    {
+    if let Some(bad) = grant_types.iter().find(|g| {
+        auth_method == AuthMethod::None
+            && implemented(g).is_some_and(|g| !g.public_clients_may_use())
+    }) {
         return Err(Error::InvalidClientMetadata(format!(
             "a public client cannot use the {bad} grant"
         )));
@@ -169,9 +159,7 @@ pub(crate) fn check_client(request: &NewClient) -> Result<CheckedClient, Error> 
             )));
         }
     }
-    let browser = grant_types
-        .iter()
-        .any(|g| g == super::grants::AUTHORIZATION_CODE);
+    let browser = GrantType::AuthorizationCode.allowed_in(&grant_types);
     if browser && request.redirect_uris.is_empty() {
         return Err(Error::InvalidRedirectUri(
             "the authorization_code grant needs at least one redirect URI".into(),
@@ -322,7 +310,7 @@ mod tests {
         let request = NewClient {
             name: "app".into(),
             public: true,
-            grant_types: vec!["client_credentials".into()],
+            grant_types: vec![GrantType::ClientCredentials.as_str().into()],
             ..NewClient::default()
         };
         assert!(matches!(
@@ -331,7 +319,7 @@ mod tests {
         ));
         let request = NewClient {
             name: "app".into(),
-            grant_types: vec!["authorization_code".into()],
+            grant_types: vec![GrantType::AuthorizationCode.as_str().into()],
             ..NewClient::default()
         };
         assert!(matches!(

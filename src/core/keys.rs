@@ -355,6 +355,13 @@ fn pem_der(pem: &str) -> Option<Vec<u8>> {
     STANDARD.decode(base64).ok()
 }
 
+impl super::Core {
+    /// The public signing keys (JWK Set JSON), for `jwks_uri`.
+    pub fn jwks(&self) -> String {
+        self.keys().jwks().to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

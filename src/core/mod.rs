@@ -5,20 +5,23 @@
 pub mod audit;
 mod auth;
 mod authorization;
+pub mod authorization_endpoint;
 mod changes;
 pub mod claims;
 pub mod claims_gathering;
 pub mod clients;
 pub mod clock;
 pub mod enforcement;
-pub mod grants;
+mod grants;
 mod hasher;
 pub mod keys;
 mod permissions;
 mod policies;
 pub mod registration;
 mod resource_sets;
-mod tokens;
+mod rpt_status;
+mod signer;
+mod token_endpoint;
 pub mod upstream;
 pub mod users;
 
@@ -27,7 +30,8 @@ use std::sync::Arc;
 pub use authorization::ClaimToken;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use permissions::IssuedTicket;
-pub use tokens::{IssuedToken, RptStatus, TokenRequest};
+pub use rpt_status::RptStatus;
+pub use signer::IssuedToken;
 
 use crate::domain::Error;
 use crate::domain::secret::Entropy;

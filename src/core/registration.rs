@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Core;
 use super::clients::{NewClient, check_client};
+use crate::domain::grant::GrantType;
 use crate::domain::identifier::{self, Kind};
 use crate::domain::token::bearer_token;
 use crate::domain::{Error, json, secret};
@@ -81,13 +82,11 @@ fn parse(metadata_json: &str) -> Result<(ClientMetadata, NewClient), Error> {
         )
     })?;
     let grant_types = if metadata.grant_types.is_empty() {
-        vec![super::grants::AUTHORIZATION_CODE.to_string()]
+        vec![GrantType::AuthorizationCode.as_str().to_string()]
     } else {
         metadata.grant_types.clone()
     };
-    let browser = grant_types
-        .iter()
-        .any(|g| g == super::grants::AUTHORIZATION_CODE);
+    let browser = GrantType::AuthorizationCode.allowed_in(&grant_types);
     let response_types_ok = if metadata.response_types.is_empty() {
         true
     } else {
@@ -120,10 +119,7 @@ fn parse(metadata_json: &str) -> Result<(ClientMetadata, NewClient), Error> {
 }
 
 fn registration(record: &ClientRecord) -> Registration {
-    let browser = record
-        .grant_types
-        .iter()
-        .any(|g| g == super::grants::AUTHORIZATION_CODE);
+    let browser = GrantType::AuthorizationCode.allowed_in(&record.grant_types);
     Registration {
         client_id: record.client_id.clone(),
         client_secret: None,

@@ -7,9 +7,10 @@
 use serde_json::{Map, Value};
 
 use super::Core;
-use super::grants::with_query;
 use super::users::OpenedSession;
+use crate::domain::grant::GrantType;
 use crate::domain::identifier::{self, Kind};
+use crate::domain::redirect::with_query;
 use crate::domain::{Error, pkce, secret};
 
 /// ID token claims about the token itself, not the person.
@@ -148,7 +149,7 @@ impl Core {
             .await
             .map_err(|why| Error::Unavailable(format!("the sign-in provider: {why}")))?;
         let form = [
-            ("grant_type", "authorization_code"),
+            ("grant_type", GrantType::AuthorizationCode.as_str()),
             ("code", back.code.as_str()),
             ("redirect_uri", back.callback_uri.as_str()),
             ("code_verifier", back.code_verifier.as_str()),

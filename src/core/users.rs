@@ -5,10 +5,16 @@
 use serde_json::{Map, Value};
 
 use super::Core;
-use super::grants::SignedInUser;
 use crate::domain::identifier::{self, Kind};
 use crate::domain::{Error, UnixTime, network, secret};
 use crate::store::{self, sessions::SessionRecord, users::UserRecord};
+
+/// A signed-in user as the browser flows see them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedInUser {
+    pub subject: String,
+    pub claims: Map<String, Value>,
+}
 
 /// Sign-in attempts checked per account per window: once that many have
 /// failed, the account is locked for the rest of the window.

@@ -5,6 +5,7 @@
 pub mod change;
 pub mod enforcement;
 pub mod error;
+pub mod grant;
 pub mod host;
 pub mod identifier;
 pub mod json;
@@ -12,6 +13,7 @@ pub mod namespace;
 pub mod network;
 pub mod pkce;
 pub mod policy;
+pub mod redirect;
 pub mod resource_set;
 pub mod rpt;
 pub mod scope;

@@ -18,11 +18,12 @@ use super::proto::{
     authorization_check, claims_check,
 };
 use crate::core::Core;
+use crate::core::authorization_endpoint::{AuthorizationCheck, AuthorizationRequest, ConsentRole};
 use crate::core::claims_gathering::{ClaimsCheck, ClaimsRequest};
-use crate::core::grants::{AuthorizationCheck, AuthorizationRequest, ConsentRole, SignedInUser};
 use crate::core::registration::Registration;
 use crate::core::upstream::UpstreamReturn;
 use crate::core::users::OpenedSession;
+use crate::core::users::SignedInUser;
 use crate::domain::Error;
 
 /// The adapter (one type serves the three services).

@@ -8,7 +8,8 @@ use super::proto::{
     GetJwksRequest, GetJwksResponse, GetMetadataRequest, GetMetadataResponse, IntrospectRptRequest,
     IntrospectRptResponse, IssueTokenRequest, IssueTokenResponse,
 };
-use crate::core::{Core, RptStatus, TokenRequest};
+use crate::core::{Core, RptStatus};
+use crate::domain::grant::TokenRequest;
 
 /// The adapter.
 pub(super) struct Tokens {
