@@ -99,7 +99,7 @@ async fn main() -> Result<(), String> {
         GuardConfig {
             as_uri,
             client_id,
-            client_secret: secret,
+            client_secret: secret.into(),
             realm: "photoz".into(),
             host_id: "photoz.example.com".into(),
         },

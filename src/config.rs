@@ -46,28 +46,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// A setting that may hold a password; `Debug` never shows it.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The value, for the one place that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+/// A setting that may hold a password; `Debug` never shows it (the
+/// domain's one redacting type).
+pub use crate::domain::secret::Secret;
 
 /// An upstream identity provider whose signed tokens Steward believes: JWT
 /// bearer assertions (AATs for its users) and pushed ID tokens (claims).

@@ -64,7 +64,7 @@ pub struct GuardConfig {
     pub as_uri: String,
     /// The resource server's OAuth client (registered with `uma_protection`).
     pub client_id: String,
-    pub client_secret: String,
+    pub client_secret: crate::domain::secret::Secret,
     /// `realm` of the challenges.
     pub realm: String,
     /// `host_id` of the challenges (this service's host name).
@@ -349,7 +349,10 @@ impl Shared {
         let answer: Value = self
             .http
             .post(&endpoints.token)
-            .basic_auth(&self.config.client_id, Some(&self.config.client_secret))
+            .basic_auth(
+                &self.config.client_id,
+                Some(self.config.client_secret.expose()),
+            )
             .form(&[
                 (
                     "grant_type",

@@ -15,7 +15,7 @@ use crate::store::{self, tickets::TicketRecord};
 /// The parameters the client sent the browser with.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClaimsRequest {
-    pub ticket: String,
+    pub ticket: crate::domain::secret::Secret,
     /// Optional when the ticket was already presented by its client.
     pub client_id: String,
     pub redirect_uri: String,
@@ -69,7 +69,7 @@ impl Core {
                 &[
                     ("authorization_state", authorization_state),
                     ("state", &request.state),
-                    ("ticket", &request.ticket),
+                    ("ticket", request.ticket.expose()),
                 ],
             )
         };
@@ -89,10 +89,11 @@ impl Core {
         identifier::check("client_id", &request.client_id, Kind::Id)?;
         identifier::check("redirect_uri", &request.redirect_uri, Kind::Text)?;
         identifier::check("state", &request.state, Kind::Text)?;
-        identifier::require("ticket", &request.ticket, Kind::Token)?;
+        identifier::require("ticket", request.ticket.expose(), Kind::Token)?;
         let store = &self.inner.store;
         let ticket =
-            store::tickets::find_by_hash(store, &secret::token_hash(&request.ticket)).await?;
+            store::tickets::find_by_hash(store, &secret::token_hash(request.ticket.expose()))
+                .await?;
         let client_id = if request.client_id.is_empty() {
             ticket
                 .as_ref()

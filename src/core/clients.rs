@@ -7,7 +7,7 @@ use crate::domain::Error;
 use crate::domain::grant::GrantType;
 use crate::domain::identifier::{self, Kind};
 use crate::domain::scope;
-use crate::domain::secret;
+use crate::domain::secret::{self, Secret};
 use crate::store::{
     self,
     clients::{AuthMethod, ClientRecord},
@@ -68,7 +68,7 @@ pub struct NewClient {
 pub struct CreatedClient {
     pub client_id: String,
     /// Empty for a public client.
-    pub client_secret: String,
+    pub client_secret: Secret,
     pub client_name: String,
     pub owner: String,
     pub scopes: Vec<String>,
@@ -225,7 +225,7 @@ impl Core {
         store::clients::insert(&self.inner.store, &record).await?;
         let created = CreatedClient {
             client_id,
-            client_secret,
+            client_secret: Secret::new(client_secret),
             client_name: checked.name,
             owner,
             scopes: checked.scopes,

@@ -195,7 +195,7 @@ impl Core {
             .await?;
         Ok(CheckOutcome::Insufficient {
             host_id,
-            ticket: issued.ticket,
+            ticket: issued.ticket.into_exposed(),
         })
     }
 }

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 
-use crate::domain::secret::{self, Entropy};
+use crate::domain::secret::{self, Entropy, Secret};
 use crate::domain::token::AccessTokenClaims;
 use crate::domain::{Error, UnixTime};
 use crate::store::{self, Store, keys::KeyRecord};
@@ -165,7 +165,7 @@ pub(crate) fn generate(entropy: &dyn Entropy, now: UnixTime) -> Result<KeyRecord
     Ok(KeyRecord {
         kid: secret::mint(entropy, 12)?,
         algorithm: ALGORITHM.into(),
-        private_key: STANDARD.encode(der),
+        private_key: Secret::new(STANDARD.encode(der)),
         created_at: now,
         retired_at: None,
     })
@@ -225,7 +225,7 @@ impl KeyRing {
             records.push(KeyRecord {
                 kid: secret::token_hash(&public)[..16].to_string(),
                 algorithm: ALGORITHM.into(),
-                private_key: STANDARD.encode(&der),
+                private_key: Secret::new(STANDARD.encode(&der)),
                 created_at: 0,
                 retired_at: retired.then_some(0),
             });
@@ -241,7 +241,7 @@ impl KeyRing {
         let mut signer = None;
         for record in records.iter().filter(|r| r.algorithm == ALGORITHM) {
             let der = STANDARD
-                .decode(&record.private_key)
+                .decode(record.private_key.expose())
                 .map_err(|e| Error::Internal(format!("corrupt signing key: {e}")))?;
             let encoding = EncodingKey::from_ed_der(&der);
             let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::EdDSA)
@@ -372,7 +372,7 @@ mod tests {
         KeyRing::from_records(&[KeyRecord {
             kid: kid.into(),
             algorithm: ALGORITHM.into(),
-            private_key: STANDARD.encode(der),
+            private_key: Secret::new(STANDARD.encode(der)),
             created_at: 0,
             retired_at: None,
         }])

@@ -25,6 +25,9 @@ mod token_endpoint;
 pub mod upstream;
 pub mod users;
 
+#[cfg(test)]
+mod secrets_never_print;
+
 use std::sync::Arc;
 
 pub use authorization::ClaimToken;

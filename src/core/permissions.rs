@@ -11,7 +11,7 @@ use crate::store::{self, tickets::NewTicket};
 /// A freshly minted ticket. The value is shown once; only its hash is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedTicket {
-    pub ticket: String,
+    pub ticket: crate::domain::secret::Secret,
     pub id: String,
     pub expires_at: UnixTime,
 }
@@ -78,7 +78,7 @@ impl Core {
         )
         .await;
         Ok(IssuedTicket {
-            ticket,
+            ticket: crate::domain::secret::Secret::new(ticket),
             id: new.id,
             expires_at: new.expires_at,
         })

@@ -9,6 +9,7 @@ use super::Core;
 use super::clients::{NewClient, check_client};
 use crate::domain::grant::GrantType;
 use crate::domain::identifier::{self, Kind};
+use crate::domain::secret::Secret;
 use crate::domain::token::bearer_token;
 use crate::domain::{Error, json, secret};
 use crate::store::{
@@ -45,13 +46,13 @@ pub struct ClientMetadata {
 pub struct Registration {
     pub client_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
     pub client_id_issued_at: i64,
     /// 0: the secret does not expire.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_expires_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub registration_access_token: Option<String>,
+    pub registration_access_token: Option<Secret>,
     pub client_name: String,
     pub redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
@@ -173,7 +174,7 @@ impl Core {
         tracing::info!(client = %created.client_id, "client registered dynamically");
         Ok(Registration {
             client_secret: Some(created.client_secret).filter(|s| !s.is_empty()),
-            registration_access_token: Some(registration_token),
+            registration_access_token: Some(Secret::new(registration_token)),
             ..registration(&record)
         })
     }

@@ -2,8 +2,9 @@
 //! *what* to issue as a [`TokenOrder`]; this leaf turns it into a JWT.
 
 use super::Core;
+use crate::domain::secret::{self, Secret};
 use crate::domain::token::{AccessTokenClaims, MAX_TOKEN_LEN};
-use crate::domain::{Error, UnixTime, secret};
+use crate::domain::{Error, UnixTime};
 
 /// What a grant decided to issue, before it is signed.
 #[derive(Debug, Clone)]
@@ -18,18 +19,18 @@ pub(super) struct TokenOrder {
     /// The browser grant the token belongs to (revoked with it).
     pub grant_id: Option<String>,
     /// Browser grants: the next refresh token (rotated on every use).
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Secret>,
 }
 
 /// An issued bearer access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedToken {
-    pub access_token: String,
+    pub access_token: Secret,
     pub token_type: &'static str,
     pub expires_in: i64,
     pub scope: String,
     /// Browser-flow grants: the next refresh token (rotated on every use).
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Secret>,
 }
 
 impl Core {
@@ -57,7 +58,7 @@ impl Core {
             ));
         }
         Ok(IssuedToken {
-            access_token,
+            access_token: Secret::new(access_token),
             token_type: "Bearer",
             expires_in: ttl,
             scope: claims.scope,

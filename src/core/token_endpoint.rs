@@ -39,7 +39,7 @@ impl Core {
             return Err(not_enabled(grant));
         }
         let client = self
-            .authenticate_token_client(&request.client_id, &request.client_secret, grant)
+            .authenticate_token_client(&request.client_id, request.client_secret.expose(), grant)
             .await?;
         if !grant.allowed_in(&client.grant_types) {
             return Err(Error::UnauthorizedClient(format!(

@@ -11,6 +11,7 @@ use super::users::OpenedSession;
 use crate::domain::grant::GrantType;
 use crate::domain::identifier::{self, Kind};
 use crate::domain::redirect::with_query;
+use crate::domain::secret::Secret;
 use crate::domain::{Error, pkce, secret};
 
 /// ID token claims about the token itself, not the person.
@@ -43,20 +44,20 @@ pub struct Provider {
 #[derive(Debug, Clone)]
 pub struct UpstreamStart {
     pub authorization_url: String,
-    pub state: String,
-    pub nonce: String,
-    pub code_verifier: String,
+    pub state: Secret,
+    pub nonce: Secret,
+    pub code_verifier: Secret,
 }
 
 /// What came back from the provider, with what was kept for the check.
 #[derive(Debug, Clone, Default)]
 pub struct UpstreamReturn {
     pub issuer: String,
-    pub code: String,
+    pub code: Secret,
     /// Steward's callback URL (the `redirect_uri` sent to the provider).
     pub callback_uri: String,
-    pub code_verifier: String,
-    pub nonce: String,
+    pub code_verifier: Secret,
+    pub nonce: Secret,
 }
 
 #[derive(serde::Deserialize)]
@@ -118,9 +119,9 @@ impl Core {
         );
         Ok(UpstreamStart {
             authorization_url,
-            state,
-            nonce,
-            code_verifier,
+            state: Secret::new(state),
+            nonce: Secret::new(nonce),
+            code_verifier: Secret::new(code_verifier),
         })
     }
 
@@ -131,16 +132,16 @@ impl Core {
         back: &UpstreamReturn,
     ) -> Result<OpenedSession, Error> {
         identifier::require("issuer", &back.issuer, Kind::Text)?;
-        identifier::check("code", &back.code, Kind::Token)?;
+        identifier::check("code", back.code.expose(), Kind::Token)?;
         identifier::require("callback_uri", &back.callback_uri, Kind::Text)?;
-        identifier::check("code_verifier", &back.code_verifier, Kind::Text)?;
-        identifier::check("nonce", &back.nonce, Kind::Text)?;
+        identifier::check("code_verifier", back.code_verifier.expose(), Kind::Text)?;
+        identifier::check("nonce", back.nonce.expose(), Kind::Text)?;
         let trusted = &self.inner.trusted;
         let config = trusted
             .config(&back.issuer)
             .filter(|c| c.offers_sign_in())
             .ok_or_else(|| Error::invalid_request("no such sign-in provider"))?;
-        if back.code.is_empty() || back.code.len() > 4096 {
+        if back.code.is_empty() || back.code.expose().len() > 4096 {
             return Err(Error::invalid_request("the provider sent no usable code"));
         }
         let client_id = config.client_id.clone().unwrap_or_default();
@@ -150,9 +151,9 @@ impl Core {
             .map_err(|why| Error::Unavailable(format!("the sign-in provider: {why}")))?;
         let form = [
             ("grant_type", GrantType::AuthorizationCode.as_str()),
-            ("code", back.code.as_str()),
+            ("code", back.code.expose()),
             ("redirect_uri", back.callback_uri.as_str()),
-            ("code_verifier", back.code_verifier.as_str()),
+            ("code_verifier", back.code_verifier.expose()),
             ("client_id", client_id.as_str()),
         ];
         let mut call = trusted.http().post(&endpoints.token_endpoint).form(&form);
@@ -183,7 +184,7 @@ impl Core {
             return Err(refused("the ID token is from another issuer".into()));
         }
         let nonce = claims.get("nonce").and_then(Value::as_str).unwrap_or("");
-        if back.nonce.is_empty() || !secret::constant_time_eq(nonce, &back.nonce) {
+        if back.nonce.is_empty() || !secret::constant_time_eq(nonce, back.nonce.expose()) {
             return Err(refused("the ID token's nonce does not match".into()));
         }
         let subject = claims

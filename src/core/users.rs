@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::Core;
 use crate::domain::identifier::{self, Kind};
+use crate::domain::secret::Secret;
 use crate::domain::{Error, UnixTime, network, secret};
 use crate::store::{self, sessions::SessionRecord, users::UserRecord};
 
@@ -45,14 +46,14 @@ const ACCOUNT_CLAIMS: [&str; 8] = [
 #[derive(Debug, Clone, Default)]
 pub struct NewUser {
     pub username: String,
-    pub password: crate::config::Secret,
+    pub password: Secret,
     pub claims: Map<String, Value>,
 }
 
 /// A browser session just opened; the token goes into a cookie and nowhere else.
 #[derive(Debug, Clone)]
 pub struct OpenedSession {
-    pub token: String,
+    pub token: Secret,
     pub user: SignedInUser,
     pub expires_at: UnixTime,
 }
@@ -230,7 +231,7 @@ impl Core {
             expires_at: now.saturating_add(ttl),
         };
         let opened = OpenedSession {
-            token,
+            token: Secret::new(token),
             user: SignedInUser {
                 subject: subject.to_string(),
                 claims,

@@ -202,7 +202,43 @@ impl Error {
             "unsupported_media_type" => Error::UnsupportedMediaType(description),
             "request_too_large" => Error::PayloadTooLarge(description),
             "temporarily_unavailable" => Error::Unavailable(description),
-            _ => Error::Internal(description),
+            // The detail stayed, and was logged, where the error arose; what
+            // travelled is only the generic description.
+            _ => Error::Internal(String::new()),
+        }
+    }
+
+    /// The name UMA 1.0's RPT endpoint gives the error where 1.0 renamed
+    /// it (UMA 1.0 §3.5.4: `need_info` for `need_claims`, …); `None` where
+    /// the draft-06 code stands. The HTTP status is the same either way.
+    pub fn uma1_code(&self) -> Option<&'static str> {
+        match self {
+            Error::InvalidTicket(_) => Some("invalid_ticket"),
+            Error::ExpiredTicket(_) => Some("expired_ticket"),
+            Error::NotAuthorized(_) => Some("not_authorized"),
+            Error::NeedClaims { .. } => Some("need_info"),
+            Error::RequestSubmitted(_) => Some("request_submitted"),
+            Error::InvalidRequest(_)
+            | Error::InvalidClient(_)
+            | Error::InvalidGrant(_)
+            | Error::UnauthorizedClient(_)
+            | Error::UnsupportedGrantType(_)
+            | Error::InvalidScope(_)
+            | Error::MissingToken
+            | Error::InvalidToken(_)
+            | Error::InsufficientScope(_)
+            | Error::InvalidResourceSetId(_)
+            | Error::AccessDenied(_)
+            | Error::InvalidClientMetadata(_)
+            | Error::InvalidRedirectUri(_)
+            | Error::TooManyAttempts(_)
+            | Error::NotFound(_)
+            | Error::PreconditionFailed(_)
+            | Error::UnsupportedMethodType(_)
+            | Error::UnsupportedMediaType(_)
+            | Error::PayloadTooLarge(_)
+            | Error::Unavailable(_)
+            | Error::Internal(_) => None,
         }
     }
 

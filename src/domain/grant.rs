@@ -4,6 +4,7 @@
 
 use super::Error;
 use super::identifier::{self, Kind, Refused};
+use super::secret::Secret;
 
 /// A grant type the token endpoint knows by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -106,18 +107,18 @@ impl std::fmt::Display for GrantType {
 pub struct TokenRequest {
     pub grant_type: String,
     pub client_id: String,
-    pub client_secret: String,
+    pub client_secret: Secret,
     /// Space-separated, as on the wire.
     pub scope: String,
     /// The assertion of the JWT bearer grant.
-    pub assertion: String,
+    pub assertion: Secret,
     /// `authorization_code`: the code, the redirect URI it was sent to, and
     /// the PKCE verifier.
-    pub code: String,
+    pub code: Secret,
     pub redirect_uri: String,
-    pub code_verifier: String,
+    pub code_verifier: Secret,
     /// `refresh_token`: the refresh token.
-    pub refresh_token: String,
+    pub refresh_token: Secret,
 }
 
 impl TokenRequest {
@@ -126,13 +127,13 @@ impl TokenRequest {
     pub fn check(&self) -> Result<(), Refused> {
         identifier::check("grant_type", &self.grant_type, Kind::Text)?;
         identifier::check("client_id", &self.client_id, Kind::Id)?;
-        identifier::check("client_secret", &self.client_secret, Kind::Token)?;
+        identifier::check("client_secret", self.client_secret.expose(), Kind::Token)?;
         identifier::scope_parameter("scope", &self.scope)?;
-        identifier::check("assertion", &self.assertion, Kind::Token)?;
-        identifier::check("code", &self.code, Kind::Token)?;
+        identifier::check("assertion", self.assertion.expose(), Kind::Token)?;
+        identifier::check("code", self.code.expose(), Kind::Token)?;
         identifier::check("redirect_uri", &self.redirect_uri, Kind::Text)?;
-        identifier::check("code_verifier", &self.code_verifier, Kind::Text)?;
-        identifier::check("refresh_token", &self.refresh_token, Kind::Token)?;
+        identifier::check("code_verifier", self.code_verifier.expose(), Kind::Text)?;
+        identifier::check("refresh_token", self.refresh_token.expose(), Kind::Token)?;
         Ok(())
     }
 }

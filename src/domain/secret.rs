@@ -8,6 +8,47 @@ use subtle::ConstantTimeEq;
 
 use super::Error;
 
+/// A value that must never be printed: a password, a client secret, a
+/// bearer token, a private key. `Debug` shows `Secret(***)`; the value is
+/// reached only by [`Secret::expose`], at the one place that needs it.
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The value, moved out (to put on the wire).
+    pub fn into_exposed(self) -> String {
+        self.0
+    }
+
+    /// Whether no value was given (an omitted parameter).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Secret {
+        Secret(value)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
 /// A source of cryptographically secure random bytes. Passed in so tests can
 /// make minted values predictable and the domain stays free of I/O.
 pub trait Entropy: Send + Sync {

@@ -47,7 +47,7 @@ impl Identity {
 
 fn opened(session: OpenedSession) -> Session {
     Session {
-        session_token: session.token,
+        session_token: session.token.into_exposed(),
         subject: session.user.subject,
         claims_json: Value::Object(session.user.claims).to_string(),
         expires_at: session.expires_at,
@@ -71,7 +71,7 @@ impl From<AuthorizationParameters> for AuthorizationRequest {
 impl From<ClaimsParameters> for ClaimsRequest {
     fn from(p: ClaimsParameters) -> Self {
         ClaimsRequest {
-            ticket: p.ticket,
+            ticket: p.ticket.into(),
             client_id: p.client_id,
             redirect_uri: p.redirect_uri,
             state: p.state,
@@ -126,9 +126,9 @@ impl SessionService for Identity {
             .await?;
         Ok(Response::new(StartUpstreamSignInResponse {
             authorization_url: start.authorization_url,
-            state: start.state,
-            nonce: start.nonce,
-            code_verifier: start.code_verifier,
+            state: start.state.into_exposed(),
+            nonce: start.nonce.into_exposed(),
+            code_verifier: start.code_verifier.into_exposed(),
         }))
     }
 
@@ -142,10 +142,10 @@ impl SessionService for Identity {
             .core
             .finish_upstream_sign_in(&UpstreamReturn {
                 issuer: m.issuer,
-                code: m.code,
+                code: m.code.into(),
                 callback_uri: m.callback_uri,
-                code_verifier: m.code_verifier,
-                nonce: m.nonce,
+                code_verifier: m.code_verifier.into(),
+                nonce: m.nonce.into(),
             })
             .await?;
         Ok(Response::new(opened(session)))

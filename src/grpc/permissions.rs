@@ -31,7 +31,7 @@ impl PermissionService for Permissions {
             .register_permission(&ns, message.resource_set_id, message.scopes)
             .await?;
         Ok(Response::new(RegisterPermissionResponse {
-            ticket: issued.ticket,
+            ticket: issued.ticket.into_exposed(),
             ticket_id: issued.id,
             expires_at: issued.expires_at,
         }))

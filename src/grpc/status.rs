@@ -13,7 +13,8 @@ use crate::domain::Error;
 pub const ERROR_DOMAIN: &str = "steward";
 
 /// Renders an error for a gRPC caller. Internal errors are logged here, once,
-/// and shown only as a generic message.
+/// and shown only as a generic message (one relayed from a remote core has
+/// no detail left to log).
 pub fn to_status(error: &Error) -> Status {
     let code = match error {
         Error::InvalidRequest(_)
@@ -41,7 +42,9 @@ pub fn to_status(error: &Error) -> Status {
         Error::PayloadTooLarge(_) => Code::ResourceExhausted,
         Error::Unavailable(_) => Code::Unavailable,
         Error::Internal(detail) => {
-            tracing::error!(error.detail = %detail, "internal error");
+            if !detail.is_empty() {
+                tracing::error!(error.detail = %detail, "internal error");
+            }
             Code::Internal
         }
     };

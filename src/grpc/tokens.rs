@@ -10,6 +10,7 @@ use super::proto::{
 };
 use crate::core::{Core, RptStatus};
 use crate::domain::grant::TokenRequest;
+use crate::domain::secret::Secret;
 
 /// The adapter.
 pub(super) struct Tokens {
@@ -35,21 +36,21 @@ impl TokenService for Tokens {
             .issue_token(TokenRequest {
                 grant_type: message.grant_type,
                 client_id: message.client_id,
-                client_secret: message.client_secret,
+                client_secret: message.client_secret.into(),
                 scope: message.scope,
-                assertion: message.assertion,
-                code: message.code,
+                assertion: message.assertion.into(),
+                code: message.code.into(),
                 redirect_uri: message.redirect_uri,
-                code_verifier: message.code_verifier,
-                refresh_token: message.refresh_token,
+                code_verifier: message.code_verifier.into(),
+                refresh_token: message.refresh_token.into(),
             })
             .await?;
         Ok(Response::new(IssueTokenResponse {
-            access_token: issued.access_token,
+            access_token: issued.access_token.into_exposed(),
             token_type: issued.token_type.into(),
             expires_in: issued.expires_in,
             scope: issued.scope,
-            refresh_token: issued.refresh_token,
+            refresh_token: issued.refresh_token.map(Secret::into_exposed),
         }))
     }
 

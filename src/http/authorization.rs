@@ -122,14 +122,10 @@ fn permission_request(
 
 /// Renders an error in UMA 1.0's words (digest §8); others as usual.
 fn uma1_response(error: Error, ticket: Option<String>) -> Response {
-    let (status, code) = match &error {
-        Error::InvalidTicket(_) => (StatusCode::BAD_REQUEST, "invalid_ticket"),
-        Error::ExpiredTicket(_) => (StatusCode::BAD_REQUEST, "expired_ticket"),
-        Error::NotAuthorized(_) => (StatusCode::FORBIDDEN, "not_authorized"),
-        Error::NeedClaims { .. } => (StatusCode::FORBIDDEN, "need_info"),
-        Error::RequestSubmitted(_) => (StatusCode::FORBIDDEN, "request_submitted"),
-        _ => return error.into_response(),
+    let Some(code) = error.uma1_code() else {
+        return error.into_response();
     };
+    let status = super::error::http_status(&error);
     let mut body = json!({
         "status": "error",
         "error": code,

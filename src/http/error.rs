@@ -42,26 +42,62 @@ pub fn http_status(error: &Error) -> StatusCode {
         Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        Error::Internal(detail) => {
-            tracing::error!(error.detail = %detail, "internal error");
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
+        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Logs an internal error's detail, once, at the edge that answers it. An
+/// internal error rebuilt from the core's gRPC status has no detail here:
+/// the core logged it where it arose (`grpc::status::to_status`).
+pub fn report(error: &Error) {
+    if let Error::Internal(detail) = error
+        && !detail.is_empty()
+    {
+        tracing::error!(error.detail = %detail, "internal error");
+    }
+}
+
+/// The `WWW-Authenticate` challenge an error carries (RFC 6750 §3 for
+/// bearer tokens, RFC 6749 §5.2 for client authentication), if any.
+fn challenge(error: &Error) -> Option<String> {
+    match error {
+        Error::MissingToken => Some(format!("Bearer realm=\"{REALM}\"")),
+        Error::InvalidToken(_) | Error::InsufficientScope(_) => Some(format!(
+            "Bearer realm=\"{REALM}\", error=\"{}\", error_description=\"{}\"",
+            error.code(),
+            quoted(error.description())
+        )),
+        Error::InvalidClient(_) => Some(format!("Basic realm=\"{REALM}\"")),
+        Error::InvalidRequest(_)
+        | Error::InvalidGrant(_)
+        | Error::UnauthorizedClient(_)
+        | Error::UnsupportedGrantType(_)
+        | Error::InvalidScope(_)
+        | Error::InvalidResourceSetId(_)
+        | Error::InvalidTicket(_)
+        | Error::ExpiredTicket(_)
+        | Error::NotAuthorized(_)
+        | Error::NeedClaims { .. }
+        | Error::RequestSubmitted(_)
+        | Error::InvalidClientMetadata(_)
+        | Error::InvalidRedirectUri(_)
+        | Error::AccessDenied(_)
+        | Error::TooManyAttempts(_)
+        | Error::NotFound(_)
+        | Error::PreconditionFailed(_)
+        | Error::UnsupportedMethodType(_)
+        | Error::UnsupportedMediaType(_)
+        | Error::PayloadTooLarge(_)
+        | Error::Unavailable(_)
+        | Error::Internal(_) => None,
     }
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        report(&self);
         let status = http_status(&self);
-        let challenge = match &self {
-            Error::MissingToken => Some(format!("Bearer realm=\"{REALM}\"")),
-            Error::InvalidToken(_) | Error::InsufficientScope(_) => Some(format!(
-                "Bearer realm=\"{REALM}\", error=\"{}\", error_description=\"{}\"",
-                self.code(),
-                quoted(self.description())
-            )),
-            Error::InvalidClient(_) => Some(format!("Basic realm=\"{REALM}\"")),
-            _ => None,
-        };
+        let challenge = challenge(&self);
         let mut body = json!({
             "status": "error",
             "error": self.code(),

@@ -92,11 +92,11 @@ pub async fn register_clients(database_url: &str, issuer: &str) -> Result<Client
     Ok(Clients {
         resource_server: Credentials {
             id: resource_server.client_id,
-            secret: resource_server.client_secret,
+            secret: resource_server.client_secret.into_exposed(),
         },
         requester: Credentials {
             id: requester.client_id,
-            secret: requester.client_secret,
+            secret: requester.client_secret.into_exposed(),
         },
         owner,
     })

@@ -9,6 +9,7 @@ use sea_orm::{
 
 use super::entities::signing_key;
 use super::{Store, db_error, read};
+use crate::domain::secret::Secret;
 use crate::domain::{Error, UnixTime};
 
 /// A stored signing key.
@@ -17,7 +18,7 @@ pub struct KeyRecord {
     pub kid: String,
     pub algorithm: String,
     /// Base64 PKCS#8 DER.
-    pub private_key: String,
+    pub private_key: Secret,
     pub created_at: UnixTime,
     /// When a rotation replaced it as the signer; it still verifies until
     /// every token it signed has expired.
@@ -45,7 +46,7 @@ pub async fn usable(store: &Store, retired_after: UnixTime) -> Result<Vec<KeyRec
         .map(|row| KeyRecord {
             kid: row.kid,
             algorithm: row.algorithm,
-            private_key: row.private_key,
+            private_key: Secret::new(row.private_key),
             created_at: row.created_at,
             retired_at: row.retired_at,
         })
@@ -57,7 +58,7 @@ pub async fn insert(store: &Store, key: &KeyRecord) -> Result<(), Error> {
     let model = signing_key::ActiveModel {
         kid: Set(key.kid.clone()),
         algorithm: Set(key.algorithm.clone()),
-        private_key: Set(key.private_key.clone()),
+        private_key: Set(key.private_key.expose().to_string()),
         created_at: Set(key.created_at),
         retired_at: Set(key.retired_at),
     };
@@ -93,7 +94,7 @@ pub async fn rotate(
     signing_key::Entity::insert(signing_key::ActiveModel {
         kid: Set(next.kid.clone()),
         algorithm: Set(next.algorithm.clone()),
-        private_key: Set(next.private_key.clone()),
+        private_key: Set(next.private_key.expose().to_string()),
         created_at: Set(next.created_at),
         retired_at: Set(None),
     })

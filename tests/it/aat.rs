@@ -60,7 +60,7 @@ async fn register_client(
         })
         .await
         .expect("client created");
-    (created.client_id, created.client_secret)
+    (created.client_id, created.client_secret.into_exposed())
 }
 
 /// A client allowed the JWT bearer grant for AATs.

@@ -48,7 +48,7 @@ async fn start_photoz(app: &TestApp) -> String {
         GuardConfig {
             as_uri: app.issuer.clone(),
             client_id,
-            client_secret: secret,
+            client_secret: secret.into(),
             realm: "photoz".into(),
             host_id: "photoz.example.com".into(),
         },

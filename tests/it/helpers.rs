@@ -174,7 +174,7 @@ impl TestApp {
             })
             .await
             .expect("client created");
-        (created.client_id, created.client_secret)
+        (created.client_id, created.client_secret.into_exposed())
     }
 
     /// Creates a local user the way `steward user create` does.
@@ -210,7 +210,7 @@ impl TestApp {
             })
             .await
             .expect("client created");
-        (created.client_id, created.client_secret)
+        (created.client_id, created.client_secret.into_exposed())
     }
 
     /// Rotates the signing key now (as `steward keys rotate` does); the new `kid`.
@@ -230,7 +230,7 @@ impl TestApp {
             .create_client(request)
             .await
             .expect("client created");
-        (created.client_id, created.client_secret)
+        (created.client_id, created.client_secret.into_exposed())
     }
 
     /// POSTs a `client_credentials` token request with HTTP Basic auth.

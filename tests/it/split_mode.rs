@@ -135,7 +135,7 @@ async fn a_facade_serves_the_protection_api_through_a_remote_core() {
     // PAT through the façade.
     let token = client
         .post(url("/oauth/token"))
-        .basic_auth(&created.client_id, Some(&created.client_secret))
+        .basic_auth(&created.client_id, Some(created.client_secret.expose()))
         .form(&[
             ("grant_type", "client_credentials"),
             ("scope", "uma_protection"),

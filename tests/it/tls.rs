@@ -481,7 +481,7 @@ async fn a_split_facade_reaches_its_core_over_mutual_tls() {
         &client,
         &format!("{http}/oauth/token"),
         &created.client_id,
-        &created.client_secret,
+        created.client_secret.expose(),
     )
     .await;
     let listed = client

@@ -23,11 +23,11 @@ impl Core {
             return Err(Error::invalid_request("`code` is required"));
         }
         let invalid = |m: &str| Err(Error::InvalidGrant(m.to_string()));
-        if request.code.len() > MAX_CODE_LEN {
+        if request.code.expose().len() > MAX_CODE_LEN {
             return invalid("the code is unknown");
         }
         let store = &self.inner.store;
-        let code_hash = secret::token_hash(&request.code);
+        let code_hash = secret::token_hash(request.code.expose());
         let Some(code) = store::grants::find_code(store, &code_hash).await? else {
             return invalid("the code is unknown");
         };
@@ -57,7 +57,7 @@ impl Core {
         if !redirect_ok {
             return invalid("redirect_uri does not match the authorization request");
         }
-        match (&code.code_challenge, request.code_verifier.as_str()) {
+        match (&code.code_challenge, request.code_verifier.expose()) {
             (Some(challenge), verifier) if pkce::verifies(verifier, challenge) => {}
             (Some(_), _) => return invalid("the PKCE code_verifier does not match"),
             (None, "") => {}

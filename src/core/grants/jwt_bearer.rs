@@ -35,7 +35,7 @@ impl Core {
         let claims = self
             .inner
             .trusted
-            .verify(&request.assertion, now)
+            .verify(request.assertion.expose(), now)
             .await
             .map_err(|why| Error::InvalidGrant(format!("assertion refused: {why}")))?;
         let subject = claims

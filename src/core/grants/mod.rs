@@ -12,7 +12,8 @@ use super::Core;
 use super::signer::TokenOrder;
 use crate::domain::grant::GrantType;
 use crate::domain::scope::ApiScope;
-use crate::domain::{Error, UnixTime, secret};
+use crate::domain::secret::{self, Secret};
+use crate::domain::{Error, UnixTime};
 use crate::store::clients::ClientRecord;
 use crate::store::grants::{GrantRecord, NewRefresh};
 
@@ -24,14 +25,14 @@ impl Core {
         client: &ClientRecord,
         grant_id: &str,
         now: UnixTime,
-    ) -> Result<Option<(String, NewRefresh)>, Error> {
+    ) -> Result<Option<(Secret, NewRefresh)>, Error> {
         if !GrantType::RefreshToken.allowed_in(&client.grant_types) {
             return Ok(None);
         }
-        let value = secret::mint(self.inner.entropy.as_ref(), 32)?;
+        let value = Secret::new(secret::mint(self.inner.entropy.as_ref(), 32)?);
         let ttl = i64::try_from(self.inner.policy.refresh_token_ttl).unwrap_or(i64::MAX);
         let record = NewRefresh {
-            token_hash: secret::token_hash(&value),
+            token_hash: secret::token_hash(value.expose()),
             grant_id: grant_id.to_string(),
             created_at: now,
             expires_at: now.saturating_add(ttl),
@@ -46,7 +47,7 @@ impl Core {
 fn grant_order(
     grant: &GrantRecord,
     scopes: Vec<String>,
-    refresh_token: Option<String>,
+    refresh_token: Option<Secret>,
 ) -> TokenOrder {
     let authorization = scopes
         .iter()

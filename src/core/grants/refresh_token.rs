@@ -22,11 +22,11 @@ impl Core {
             return Err(Error::invalid_request("`refresh_token` is required"));
         }
         let invalid = |m: &str| Err(Error::InvalidGrant(m.to_string()));
-        if request.refresh_token.len() > MAX_REFRESH_TOKEN_LEN {
+        if request.refresh_token.expose().len() > MAX_REFRESH_TOKEN_LEN {
             return invalid("the refresh token is unknown");
         }
         let store = &self.inner.store;
-        let hash = secret::token_hash(&request.refresh_token);
+        let hash = secret::token_hash(request.refresh_token.expose());
         let Some(token) = store::grants::find_refresh(store, &hash).await? else {
             return invalid("the refresh token is unknown");
         };
