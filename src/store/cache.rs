@@ -164,7 +164,7 @@ pub(crate) struct Cache {
     pub(crate) paths: CacheMap<(String, bool), Arc<crate::domain::enforcement::PathIndex>>,
     /// Whether an authorization grant (of an `authorization_code` token) is revoked.
     pub(crate) grants: CacheMap<String, bool>,
-    /// The clients counter (revisions row 3) last seen.
+    /// The clients counter (`revisions::Counter::Clients`) last seen.
     client_revision: AtomicI64,
 }
 

@@ -8,6 +8,7 @@ use sea_orm::{
 };
 
 use super::entities::change;
+use super::revisions::Counter;
 use super::{Store, db_error, read};
 use crate::domain::change::{Change, ChangeKind};
 use crate::domain::{Error, UnixTime};
@@ -20,7 +21,10 @@ pub(crate) async fn record<C: ConnectionTrait>(conn: &C, changes: &[Change]) -> 
     let row = conn
         .query_one_raw(Statement::from_string(
             conn.get_database_backend(),
-            format!("UPDATE revisions SET value = value + {count} WHERE id = 1 RETURNING value"),
+            format!(
+                "UPDATE revisions SET value = value + {count} WHERE id = {} RETURNING value",
+                Counter::Changes.id()
+            ),
         ))
         .await?
         .ok_or_else(|| DbErr::Custom("the revisions row is missing".into()))?;
@@ -50,15 +54,16 @@ pub(crate) async fn record<C: ConnectionTrait>(conn: &C, changes: &[Change]) -> 
 
 /// The counter's current value, read from the database.
 pub async fn current_revision(store: &Store) -> Result<i64, Error> {
-    revision_row(store, 1).await
+    revision_row(store, Counter::Changes).await
 }
 
 /// Up to which revision changes were pruned (resuming before it is refused).
 pub async fn pruned_through(store: &Store) -> Result<i64, Error> {
-    revision_row(store, 2).await
+    revision_row(store, Counter::PrunedThrough).await
 }
 
-async fn revision_row(store: &Store, id: i32) -> Result<i64, Error> {
+async fn revision_row(store: &Store, counter: Counter) -> Result<i64, Error> {
+    let id = counter.id();
     let row = read(|| {
         store.db().query_one_raw(Statement::from_string(
             store.db().get_database_backend(),
@@ -120,7 +125,8 @@ pub async fn prune(store: &Store, cutoff: UnixTime) -> Result<u64, Error> {
         return Ok(0);
     };
     txn.execute_unprepared(&format!(
-        "UPDATE revisions SET value = {highest} WHERE id = 2 AND value < {highest}"
+        "UPDATE revisions SET value = {highest} WHERE id = {} AND value < {highest}",
+        Counter::PrunedThrough.id()
     ))
     .await
     .map_err(db_error)?;

@@ -152,14 +152,11 @@ pub async fn delete(store: &Store, client_id: &str) -> Result<bool, Error> {
     Ok(result.rows_affected == 1)
 }
 
-/// Moves the clients counter (revisions row 3) that replicas watch.
+/// Moves the clients counter (`Counter::Clients`) that replicas watch.
 async fn bump_clients<C: ConnectionTrait>(conn: &C) -> Result<(), Error> {
-    conn.execute_raw(sea_orm::Statement::from_string(
-        conn.get_database_backend(),
-        "UPDATE revisions SET value = value + 1 WHERE id = 3",
-    ))
-    .await
-    .map_err(db_error)?;
+    super::revisions::bump(conn, super::revisions::Counter::Clients)
+        .await
+        .map_err(db_error)?;
     Ok(())
 }
 

@@ -3,8 +3,7 @@
 
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 
 use super::entities::signing_key;
@@ -106,12 +105,9 @@ pub async fn rotate(
         .exec(&txn)
         .await
         .map_err(db_error)?;
-    txn.execute_raw(sea_orm::Statement::from_string(
-        txn.get_database_backend(),
-        "UPDATE revisions SET value = value + 1 WHERE id = 4",
-    ))
-    .await
-    .map_err(db_error)?;
+    super::revisions::bump(&txn, super::revisions::Counter::KeySet)
+        .await
+        .map_err(db_error)?;
     txn.commit().await.map_err(db_error)?;
     Ok(true)
 }

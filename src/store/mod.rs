@@ -14,6 +14,7 @@ pub mod keys;
 pub mod pending;
 pub mod policies;
 pub mod resource_sets;
+mod revisions;
 pub mod rpts;
 pub mod sessions;
 pub mod sign_in;
@@ -174,7 +175,7 @@ pub struct Store {
     cache: Arc<cache::Cache>,
     tickets: Arc<tickets::TicketWriter>,
     changes: Arc<tokio::sync::Notify>,
-    /// The key-set counter (revisions row 4) last seen.
+    /// The key-set counter (`revisions::Counter::KeySet`) last seen.
     key_revision: Arc<std::sync::atomic::AtomicI64>,
 }
 
@@ -240,7 +241,7 @@ impl Store {
         let rows = read(|| {
             self.health.query_all_raw(sea_orm::Statement::from_string(
                 self.health.get_database_backend(),
-                "SELECT id, value FROM revisions WHERE id IN (1, 3, 4)",
+                "SELECT id, value FROM revisions",
             ))
         })
         .await?;
@@ -248,13 +249,13 @@ impl Store {
         for row in rows {
             let id: i32 = row.try_get("", "id").map_err(db_error)?;
             let value: i64 = row.try_get("", "value").map_err(db_error)?;
-            match id {
-                1 => revision = Some(value),
-                3 => self.cache.observe_clients(value),
-                4 => self
+            match revisions::Counter::from_id(id) {
+                Some(revisions::Counter::Changes) => revision = Some(value),
+                Some(revisions::Counter::Clients) => self.cache.observe_clients(value),
+                Some(revisions::Counter::KeySet) => self
                     .key_revision
                     .store(value, std::sync::atomic::Ordering::SeqCst),
-                _ => {}
+                Some(revisions::Counter::PrunedThrough) | None => {}
             }
         }
         let revision =
