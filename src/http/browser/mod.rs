@@ -23,7 +23,7 @@ use super::error::http_status;
 use super::extract::{form_body, param};
 use super::{Facade, authorized};
 use crate::domain::Error;
-use crate::domain::secret::{self, OsEntropy};
+use crate::domain::secret;
 use crate::grpc::proto::{
     self, AnswerAuthorizationRequest, AnswerClaimsRequest, AuthorizationParameters,
     ClaimsParameters, EndSessionRequest, FinishUpstreamSignInRequest, GetSessionRequest,
@@ -180,7 +180,7 @@ fn csrf(facade: &Facade, headers: &HeaderMap, cookies: &mut Cookies) -> Result<S
     let secret = match cookie(facade, headers, CSRF_COOKIE) {
         Some(value) => value,
         None => {
-            let value = secret::mint(&OsEntropy, 32)?;
+            let value = secret::mint(facade.entropy.as_ref(), 32)?;
             cookies.set(facade, CSRF_COOKIE, &value, None);
             value
         }
