@@ -48,6 +48,8 @@ pub struct Application {
     facade_credential: Option<Secret>,
     /// TLS to an `https://` core (a façade's `core_url`).
     core_connector: Option<TlsConnector>,
+    /// The random source of the core and the façade.
+    entropy: Arc<dyn Entropy>,
 }
 
 impl Application {
@@ -138,6 +140,7 @@ impl Application {
                 None
             }
         };
+        let entropy = overrides.entropy.unwrap_or_else(|| Arc::new(OsEntropy));
         let core = match settings.role {
             Role::Facade => None,
             Role::All | Role::Core => {
@@ -161,8 +164,7 @@ impl Application {
                 store.refresh_cache().await?;
                 let policy = CorePolicy::from_settings(&settings, issuer.clone());
                 let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
-                let entropy = overrides.entropy.unwrap_or_else(|| Arc::new(OsEntropy));
-                Some(Core::new(store, policy, clock, entropy).await?)
+                Some(Core::new(store, policy, clock, entropy.clone()).await?)
             }
         };
         Ok(Application {
@@ -176,6 +178,7 @@ impl Application {
             grpc_tls,
             facade_credential,
             core_connector,
+            entropy,
         })
     }
 
@@ -269,6 +272,7 @@ impl Application {
                     trusted_proxies: self.settings.trusted_proxy_ranges(),
                     hsts: self.settings.serves_tls() || self.issuer.starts_with("https://"),
                 },
+                self.entropy.clone(),
             )
         };
 

@@ -27,6 +27,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::domain::Error;
 use crate::domain::network::{IpRange, client_address};
+use crate::domain::secret::Entropy;
 use crate::grpc::Transport;
 use crate::grpc::proto::authorization_service_client::AuthorizationServiceClient;
 use crate::grpc::proto::client_registration_service_client::ClientRegistrationServiceClient;
@@ -114,6 +115,9 @@ pub struct FacadeState {
     /// Answers carry `Strict-Transport-Security` (served over TLS, or behind
     /// an https issuer).
     hsts: bool,
+    /// Where the browser pages' CSRF secrets come from: the source the core
+    /// mints with, so tests can replace both at once.
+    entropy: std::sync::Arc<dyn Entropy>,
 }
 
 /// How a façade is set up.
@@ -134,10 +138,16 @@ impl std::ops::Deref for Facade {
 }
 
 impl Facade {
-    /// A façade calling the core through `clients`.
-    pub fn new(clients: CoreClients, options: FacadeOptions) -> Facade {
+    /// A façade calling the core through `clients`, minting its secrets
+    /// from `entropy`.
+    pub fn new(
+        clients: CoreClients,
+        options: FacadeOptions,
+        entropy: std::sync::Arc<dyn Entropy>,
+    ) -> Facade {
         Facade(std::sync::Arc::new(FacadeState {
             clients,
+            entropy,
             secure_cookies: options.issuer.starts_with("https://"),
             issuer: options.issuer.trim_end_matches('/').to_string(),
             max_body_bytes: options.max_body_bytes,

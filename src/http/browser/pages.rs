@@ -122,29 +122,32 @@ pub struct Role {
     pub detail: String,
 }
 
-/// The consent page of an authorization request.
-pub struct Consent<'a> {
+/// What every page asking the signed-in person to decide for a client
+/// shows and carries.
+pub struct Ask<'a> {
     pub client_name: &'a str,
-    pub roles: &'a [Role],
-    pub scopes: &'a [String],
+    /// Where the browser goes after the decision.
     pub redirect_host: &'a str,
     pub subject: &'a str,
     pub csrf: &'a str,
-    /// The authorization request, carried through the form.
+    /// The request, carried through the form.
     pub fields: &'a [(&'a str, &'a str)],
+    /// This page, for the sign-out button to come back to.
     pub return_to: &'a str,
+}
+
+/// The consent page of an authorization request.
+pub struct Consent<'a> {
+    pub ask: Ask<'a>,
+    pub roles: &'a [Role],
+    pub scopes: &'a [String],
 }
 
 /// Renders the consent page.
 pub fn consent(page: &Consent) -> String {
     let mut items = String::new();
     for role in page.roles {
-        let _ = write!(
-            items,
-            "<li><strong>{}</strong><span class=\"muted\">{}</span></li>",
-            esc(role.title),
-            esc(&role.detail)
-        );
+        items.push_str(&item(role.title, &role.detail));
     }
     let scopes = page
         .scopes
@@ -152,8 +155,6 @@ pub fn consent(page: &Consent) -> String {
         .map(|s| format!("<code>{}</code>", esc(s)))
         .collect::<Vec<_>>()
         .join(" ");
-    let mut fields = page.fields.to_vec();
-    fields.push(("csrf", page.csrf));
     layout(
         "Allow access",
         &format!(
@@ -161,45 +162,26 @@ pub fn consent(page: &Consent) -> String {
 <p class="muted">If you allow it, <strong>{client}</strong> may:</p>
 <ul class="grants">{items}</ul>
 <p class="muted">Scopes: {scopes}. You will be sent back to <strong>{host}</strong>.</p>
-<form method="post" action="/oauth/authorize">
-{hidden}<div class="actions stretch"><button type="submit" name="decision" value="deny" class="secondary">Deny</button><button type="submit" name="decision" value="allow">Allow</button></div>
-</form>
-{who}"#,
-            client = esc(page.client_name),
-            host = esc(page.redirect_host),
-            hidden = hidden(&fields),
-            who = signed_in_as(page.subject, page.csrf, page.return_to),
+{form}"#,
+            client = esc(page.ask.client_name),
+            host = esc(page.ask.redirect_host),
+            form = decision(&page.ask, "/oauth/authorize", "Deny", ("allow", "Allow")),
         ),
     )
 }
 
 /// The claims-gathering page: which details would be shared.
 pub struct ShareClaims<'a> {
-    pub client_name: &'a str,
+    pub ask: Ask<'a>,
     pub claims: &'a [(String, String)],
-    pub redirect_host: &'a str,
-    pub subject: &'a str,
-    pub csrf: &'a str,
-    pub fields: &'a [(&'a str, &'a str)],
-    pub return_to: &'a str,
 }
 
 /// Renders the claims-gathering page.
 pub fn share_claims(page: &ShareClaims) -> String {
-    let mut items = format!(
-        "<li><strong>Your account</strong><span class=\"muted\">{}</span></li>",
-        esc(page.subject)
-    );
+    let mut items = item("Your account", page.ask.subject);
     for (name, value) in page.claims {
-        let _ = write!(
-            items,
-            "<li><strong>{}</strong><span class=\"muted\">{}</span></li>",
-            esc(name),
-            esc(value)
-        );
+        items.push_str(&item(name, value));
     }
-    let mut fields = page.fields.to_vec();
-    fields.push(("csrf", page.csrf));
     layout(
         "Share your details",
         &format!(
@@ -207,15 +189,44 @@ pub fn share_claims(page: &ShareClaims) -> String {
 <p class="muted">A resource owner's policy needs to know who you are before <strong>{client}</strong> can get access for you. Steward will use these verified details for this one request:</p>
 <ul class="grants">{items}</ul>
 <p class="muted">You will be sent back to <strong>{host}</strong>.</p>
-<form method="post" action="/uma/claims">
-{hidden}<div class="actions stretch"><button type="submit" name="decision" value="deny" class="secondary">Don't share</button><button type="submit" name="decision" value="share">Share</button></div>
+{form}"#,
+            client = esc(page.ask.client_name),
+            host = esc(page.ask.redirect_host),
+            form = decision(&page.ask, "/uma/claims", "Don't share", ("share", "Share")),
+        ),
+    )
+}
+
+/// One line of a grants list: what, and in detail.
+fn item(title: &str, detail: &str) -> String {
+    format!(
+        "<li><strong>{}</strong><span class=\"muted\">{}</span></li>",
+        esc(title),
+        esc(detail)
+    )
+}
+
+/// The decision form posted to `action` (the request and the CSRF token
+/// hidden in it, a "no" and a "yes" button whose `decision` value is
+/// `yes.0`), and who is deciding. The words are the page's own markup,
+/// not escaped.
+fn decision(
+    ask: &Ask,
+    action: &'static str,
+    no: &'static str,
+    yes: (&'static str, &'static str),
+) -> String {
+    let mut fields = ask.fields.to_vec();
+    fields.push(("csrf", ask.csrf));
+    format!(
+        r#"<form method="post" action="{action}">
+{hidden}<div class="actions stretch"><button type="submit" name="decision" value="deny" class="secondary">{no}</button><button type="submit" name="decision" value="{value}">{label}</button></div>
 </form>
 {who}"#,
-            client = esc(page.client_name),
-            host = esc(page.redirect_host),
-            hidden = hidden(&fields),
-            who = signed_in_as(page.subject, page.csrf, page.return_to),
-        ),
+        hidden = hidden(&fields),
+        value = yes.0,
+        label = yes.1,
+        who = signed_in_as(ask.subject, ask.csrf, ask.return_to),
     )
 }
 
