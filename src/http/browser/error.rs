@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use super::cookies::Cookies;
 use super::{page, pages};
 use crate::domain::Error;
-use crate::http::error::http_status;
+use crate::http::error::{http_status, report};
 
 /// Why a page handler answers with an error page instead of its page.
 #[derive(Debug)]
@@ -33,6 +33,9 @@ impl From<tonic::Status> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
+        if let PageError::Refused(error) = &self {
+            report(error);
+        }
         let (status, html) = match &self {
             PageError::Refused(error) => (
                 http_status(error),
