@@ -24,7 +24,7 @@ pub mod users;
 
 use std::sync::Arc;
 
-pub use authorization::ClaimToken;
+pub use authorization::{ClaimToken, Decided};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use permissions::IssuedTicket;
 pub use tokens::{IssuedToken, RptStatus, TokenRequest};

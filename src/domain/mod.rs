@@ -10,6 +10,7 @@ pub mod identifier;
 pub mod json;
 pub mod namespace;
 pub mod network;
+pub mod pending;
 pub mod pkce;
 pub mod policy;
 pub mod resource_set;
