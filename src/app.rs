@@ -296,7 +296,6 @@ impl Application {
                         grpc::ext_authz::ExtAuthz::new(
                             core.clone(),
                             self.issuer.clone(),
-                            self.settings.ext_authz_unmatched,
                             self.settings.ext_authz_token.clone(),
                         ),
                     )

@@ -61,6 +61,8 @@ pub struct CorePolicy {
     pub previous_signing_key_file: Option<std::path::PathBuf>,
     /// Where audit events go.
     pub audit: audit::AuditSink,
+    /// What an enforcement check answers for a request no profile covers.
+    pub unmatched: crate::domain::enforcement::Unmatched,
 }
 
 impl CorePolicy {
@@ -79,6 +81,7 @@ impl CorePolicy {
             signing_key_file: settings.signing_key_file.clone(),
             previous_signing_key_file: settings.previous_signing_key_file.clone(),
             audit: audit::AuditSink::parse(&settings.audit_log),
+            unmatched: settings.ext_authz_unmatched,
         }
     }
 }
