@@ -231,16 +231,19 @@ impl Application {
             .register_encoded_file_descriptor_set(grpc::ext_authz::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
             .map_err(|e| Error::Internal(format!("reflection: {e}")))?;
-        Ok(core_routes.add(reflection_v1).add(reflection_v1alpha).add(
-            envoy_types::ext_authz::v3::pb::AuthorizationServer::new(
-                grpc::ext_authz::ExtAuthz::new(
-                    core.clone(),
-                    self.issuer.clone(),
-                    self.settings.ext_authz_token.clone(),
-                ),
-            )
-            .max_decoding_message_size(self.settings.max_body_bytes),
-        ))
+        Ok(core_routes
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(
+                envoy_types::ext_authz::v3::pb::AuthorizationServer::new(
+                    grpc::ext_authz::ExtAuthz::new(
+                        core.clone(),
+                        self.issuer.clone(),
+                        self.settings.ext_authz_token.clone(),
+                    ),
+                )
+                .max_decoding_message_size(self.settings.max_body_bytes),
+            ))
     }
 
     /// Serves until `shutdown` completes, then stops accepting, reports
@@ -258,10 +261,9 @@ impl Application {
 
         let facade_only = FacadeOnly::new(self.facade_credential.as_ref());
         // What the façade reaches in-process: the core services and health.
-        let routes = self
-            .core
-            .as_ref()
-            .map(|core| grpc::core_routes(core, max, &facade_only).add(health_service.clone()));
+        let routes = self.core.as_ref().map(|core| {
+            grpc::core_routes(core, max, &facade_only).add_service(health_service.clone())
+        });
         // What the core listener serves: those, reflection and Envoy's Check.
         let network_routes = match (&self.core, &routes) {
             (Some(core), Some(routes)) => Some(self.network_routes(core, routes.clone())?),

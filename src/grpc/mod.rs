@@ -77,7 +77,7 @@ pub struct Services {
 impl Services {
     /// Routes `service` and records its name.
     #[must_use]
-    pub fn add<S>(mut self, service: S) -> Services
+    pub fn add_service<S>(mut self, service: S) -> Services
     where
         S: tower::Service<http::Request<tonic::body::Body>, Error = std::convert::Infallible>
             + NamedService
@@ -113,49 +113,49 @@ pub fn core_routes(
 ) -> Services {
     use tonic::service::interceptor::InterceptedService;
     Services::default()
-        .add(
+        .add_service(
             ResourceSetServiceServer::new(resource_sets::ResourceSets::new(core.clone()))
                 .max_decoding_message_size(max_message_bytes),
         )
-        .add(
+        .add_service(
             PermissionServiceServer::new(permissions::Permissions::new(core.clone()))
                 .max_decoding_message_size(max_message_bytes),
         )
-        .add(
+        .add_service(
             TokenServiceServer::new(tokens::Tokens::new(core.clone()))
                 .max_decoding_message_size(max_message_bytes),
         )
-        .add(
+        .add_service(
             AuthorizationServiceServer::new(authorization::Authorization::new(core.clone()))
                 .max_decoding_message_size(max_message_bytes),
         )
-        .add(
+        .add_service(
             PolicyServiceServer::new(authorization::Authorization::new(core.clone()))
                 .max_decoding_message_size(max_message_bytes),
         )
-        .add(
+        .add_service(
             DecisionServiceServer::new(authorization::Authorization::new(core.clone()))
                 .max_decoding_message_size(max_message_bytes),
         )
-        .add(
+        .add_service(
             EnforcementServiceServer::new(enforcement::Enforcement::new(core.clone()))
                 .max_decoding_message_size(max_message_bytes),
         )
-        .add(
+        .add_service(
             ChangeServiceServer::new(changes::Changes::new(core.clone()))
                 .max_decoding_message_size(max_message_bytes),
         )
-        .add(InterceptedService::new(
+        .add_service(InterceptedService::new(
             SessionServiceServer::new(identity::Identity::new(core.clone()))
                 .max_decoding_message_size(max_message_bytes),
             facade.clone(),
         ))
-        .add(InterceptedService::new(
+        .add_service(InterceptedService::new(
             ConsentServiceServer::new(identity::Identity::new(core.clone()))
                 .max_decoding_message_size(max_message_bytes),
             facade.clone(),
         ))
-        .add(InterceptedService::new(
+        .add_service(InterceptedService::new(
             ClientRegistrationServiceServer::new(identity::Identity::new(core.clone()))
                 .max_decoding_message_size(max_message_bytes),
             facade.clone(),
@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn services_are_named_as_they_are_routed() {
         let (_, health) = tonic_health::server::health_reporter();
-        let services = Services::default().add(health);
+        let services = Services::default().add_service(health);
         assert_eq!(services.names(), ["grpc.health.v1.Health"]);
     }
 }
