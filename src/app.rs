@@ -213,6 +213,42 @@ impl Application {
         &self.issuer
     }
 
+    /// Everything the core listener serves: `core_routes` (the core
+    /// services and health), server reflection (v1 and v1alpha) and Envoy's
+    /// `Check`, which Envoy calls with its own messages, never through the
+    /// façade.
+    fn network_routes(
+        &self,
+        core: &Core,
+        core_routes: grpc::Services,
+    ) -> Result<grpc::Services, Error> {
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(grpc::ext_authz::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| Error::Internal(format!("reflection: {e}")))?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(grpc::ext_authz::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(|e| Error::Internal(format!("reflection: {e}")))?;
+        Ok(core_routes
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(
+                envoy_types::ext_authz::v3::pb::AuthorizationServer::new(
+                    grpc::ext_authz::ExtAuthz::new(
+                        core.clone(),
+                        self.issuer.clone(),
+                        self.settings.ext_authz_token.clone(),
+                    ),
+                )
+                .max_decoding_message_size(self.settings.max_body_bytes),
+            ))
+    }
+
     /// Serves until `shutdown` completes, then stops accepting, reports
     /// NOT_SERVING, and gives in-flight requests `shutdown_grace` to finish.
     pub async fn run(
@@ -227,16 +263,27 @@ impl Application {
         let header_timeout = Duration::from_millis(self.settings.header_read_timeout_ms);
 
         let facade_only = FacadeOnly::new(self.facade_credential.as_ref());
+        // What the façade reaches in-process: the core services and health.
         let routes = self.core.as_ref().map(|core| {
             grpc::core_routes(core, max, &facade_only).add_service(health_service.clone())
         });
+        // What the core listener serves: those, reflection and Envoy's Check.
+        let network_routes = match (&self.core, &routes) {
+            (Some(core), Some(routes)) => Some(self.network_routes(core, routes.clone())?),
+            _ => None,
+        };
+        // Health is reported for every service the core listener serves.
+        let served: Arc<[&'static str]> = network_routes
+            .as_ref()
+            .map_or_else(|| Arc::from([]), |services| Arc::from(services.names()));
         if let Some(core) = &self.core {
             tokio::spawn(watch_health(
                 core.store().clone(),
                 reporter.clone(),
+                served.clone(),
                 stop_rx.clone(),
             ));
-            check_health(core.store(), &reporter).await;
+            check_health(core.store(), &reporter, &served).await;
             let refresh = Duration::from_millis(self.settings.cache_refresh_ms);
             tokio::spawn(refresh_caches(core.clone(), refresh, stop_rx.clone()));
             tokio::spawn(maintain(
@@ -255,7 +302,7 @@ impl Application {
         }
         // How the façade and the health listener reach the core.
         let core_transport = match (&routes, &self.settings.core_url) {
-            (Some(core_routes), _) => Some(grpc::in_process(core_routes.clone())),
+            (Some(core_routes), _) => Some(grpc::in_process(core_routes.routes())),
             (None, Some(url)) => Some(grpc::connect(url, self.core_connector.clone())?),
             (None, None) => None,
         }
@@ -277,36 +324,7 @@ impl Application {
         };
 
         let mut tasks = tokio::task::JoinSet::new();
-        if let (Some(listener), Some(core_routes)) = (self.grpc, routes) {
-            let reflection_v1 = tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(grpc::ext_authz::FILE_DESCRIPTOR_SET)
-                .build_v1()
-                .map_err(|e| Error::Internal(format!("reflection: {e}")))?;
-            let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(grpc::ext_authz::FILE_DESCRIPTOR_SET)
-                .build_v1alpha()
-                .map_err(|e| Error::Internal(format!("reflection: {e}")))?;
-            let mut network_routes = core_routes
-                .add_service(reflection_v1)
-                .add_service(reflection_v1alpha);
-            if let Some(core) = &self.core {
-                // Envoy calls Check with its own messages, never through the façade.
-                network_routes = network_routes.add_service(
-                    envoy_types::ext_authz::v3::pb::AuthorizationServer::new(
-                        grpc::ext_authz::ExtAuthz::new(
-                            core.clone(),
-                            self.issuer.clone(),
-                            self.settings.ext_authz_unmatched,
-                            self.settings.ext_authz_token.clone(),
-                        ),
-                    )
-                    .max_decoding_message_size(max),
-                );
-            }
+        if let (Some(listener), Some(network_routes)) = (self.grpc, network_routes) {
             let limits = Limits {
                 max_connections: self.settings.max_client_connections,
                 // The HTTP/2 connection preface is 24 bytes.
@@ -318,7 +336,7 @@ impl Application {
             tasks.spawn(async move {
                 tonic::transport::Server::builder()
                     .trace_fn(|request| crate::telemetry::request_span(request, "grpc"))
-                    .add_routes(network_routes)
+                    .add_routes(network_routes.routes())
                     .serve_with_incoming_shutdown(incoming.into_stream(), stop)
                     .await
                     .map_err(|e| Error::Internal(format!("gRPC server failed: {e}")))
@@ -362,7 +380,7 @@ impl Application {
         tokio::select! {
             () = shutdown => {
                 tracing::info!("shutting down: draining in-flight requests");
-                reporter.set_service_status("", ServingStatus::NotServing).await;
+                report(&reporter, &served, ServingStatus::NotServing).await;
                 let _ = stop_tx.send(true);
                 let drained = async {
                     while let Some(result) = tasks.join_next().await {
@@ -424,7 +442,9 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn check_health(store: &Store, reporter: &HealthReporter) {
+/// Reports the database's readiness as the health of the server (`""`)
+/// and of every service it serves (`served`).
+async fn check_health(store: &Store, reporter: &HealthReporter, served: &[&'static str]) {
     let status = match store.ready().await {
         Ok(()) => ServingStatus::Serving,
         Err(e) => {
@@ -432,23 +452,26 @@ async fn check_health(store: &Store, reporter: &HealthReporter) {
             ServingStatus::NotServing
         }
     };
+    report(reporter, served, status).await;
+}
+
+/// Sets `status` for the server (`""`) and for each of `served`.
+async fn report(reporter: &HealthReporter, served: &[&'static str], status: ServingStatus) {
     reporter.set_service_status("", status).await;
-    for service in [
-        "steward.v1.ResourceSetService",
-        "steward.v1.PermissionService",
-        "steward.v1.TokenService",
-        "steward.v1.AuthorizationService",
-        "steward.v1.PolicyService",
-        "steward.v1.DecisionService",
-    ] {
-        reporter.set_service_status(service, status).await;
+    for service in served {
+        reporter.set_service_status(*service, status).await;
     }
 }
 
-async fn watch_health(store: Store, reporter: HealthReporter, mut stop: watch::Receiver<bool>) {
+async fn watch_health(
+    store: Store,
+    reporter: HealthReporter,
+    served: Arc<[&'static str]>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
-            () = tokio::time::sleep(HEALTH_INTERVAL) => check_health(&store, &reporter).await,
+            () = tokio::time::sleep(HEALTH_INTERVAL) => check_health(&store, &reporter, &served).await,
             _ = stop.changed() => return,
         }
     }

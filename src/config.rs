@@ -25,17 +25,8 @@ pub enum Role {
     Facade,
 }
 
-/// What an Envoy `Check` answers for a request no enforcement profile
-/// covers (unknown host, unmapped method, no matching resource set).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Unmatched {
-    /// 403: only what a resource server described is let through.
-    #[default]
-    Deny,
-    /// Let it through untouched (Steward guards only what is described).
-    Allow,
-}
+/// The `ext_authz_unmatched` setting: a rule of the core, parsed here.
+pub use crate::domain::enforcement::Unmatched;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -7,18 +7,27 @@ use super::Core;
 use super::audit::{self, AuditEvent, AuditKind};
 use super::claims::ID_TOKEN_FORMATS;
 use crate::domain::identifier::{self, Kind};
+use crate::domain::pending::{Access, PendingStatus};
 use crate::domain::policy::{self, Decision, DecisionRequest};
 use crate::domain::rpt::{Permission, RPT_BYTES};
 use crate::domain::secret;
 use crate::domain::ticket;
 use crate::domain::token::Requester;
 use crate::domain::{Error, Namespace, UnixTime};
-use crate::store::pending::{Access, PendingStatus};
 use crate::store::rpts::{GrantTarget, RptRecord};
 use crate::store::{self, tickets::TicketRecord};
 
 /// Most claim tokens accepted in one request.
 const MAX_CLAIM_TOKENS: usize = 8;
+
+/// An answer of the decision service and the revision it reflects: every
+/// change up to `revision` was seen when deciding, so an enforcement point
+/// can tell a cached answer from before a change it was told about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided<T> {
+    pub revision: i64,
+    pub decision: T,
+}
 
 /// A token pushed to carry claims about the requesting party.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -359,7 +368,9 @@ impl Core {
         ns: &Namespace,
         access: &Access,
         claim_tokens: &[ClaimToken],
-    ) -> Result<Decision, Error> {
+    ) -> Result<Decided<Decision>, Error> {
+        // Read before deciding: the answer reflects at least this revision.
+        let revision = self.inner.store.known_revision();
         check_item(&access.resource_set_id, &access.scopes)?;
         check_party(&access.client_id, &access.subject)?;
         check_claim_tokens(claim_tokens)?;
@@ -370,7 +381,7 @@ impl Core {
         let claims = self.verify_claim_tokens(claim_tokens, now).await?;
         let decision = self.evaluate(ns, access, &registered, &claims, now).await?;
         self.audit_decision(ns, access, &decision).await;
-        Ok(decision)
+        Ok(Decided { revision, decision })
     }
 
     /// The audit event of a decision-service answer.
@@ -396,6 +407,7 @@ impl Core {
     /// Decides every `(resource set, scopes)` of `items` for one requesting
     /// party, in order: claim tokens are verified once, and an item that
     /// cannot be decided carries its own error. At most [`MAX_BATCH`] items.
+    /// One revision covers them all: every item reflects at least it.
     pub async fn decide_batch(
         &self,
         ns: &Namespace,
@@ -403,7 +415,8 @@ impl Core {
         subject: &str,
         claim_tokens: &[ClaimToken],
         items: Vec<(String, Vec<String>)>,
-    ) -> Result<Vec<Result<Decision, Error>>, Error> {
+    ) -> Result<Decided<Vec<Result<Decision, Error>>>, Error> {
+        let revision = self.inner.store.known_revision();
         if items.is_empty() {
             return Err(Error::invalid_request("a batch needs at least one item"));
         }
@@ -426,7 +439,10 @@ impl Core {
             };
             results.push(self.decide_verified(ns, &access, &claims, now).await);
         }
-        Ok(results)
+        Ok(Decided {
+            revision,
+            decision: results,
+        })
     }
 
     /// One decision with claims already verified.

@@ -1,15 +1,77 @@
-//! The change log as enforcement points read it: where a watcher starts,
-//! and what changed after a revision, for the calling resource server.
+//! The change log as enforcement points read it: a watch of the calling
+//! resource server's changes, replayed from the log and then followed live
+//! (woken by local writes and by each look at the change counter).
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
 
 use super::Core;
 use crate::domain::change::Change;
 use crate::domain::{Error, Namespace};
 use crate::store;
 
+/// Changes read per query.
+const BATCH: u64 = 256;
+/// Changes buffered per watcher before the reader waits for it.
+const BUFFER: usize = 64;
+/// How often an idle watcher looks again even without a wake-up.
+const BACKSTOP: Duration = Duration::from_secs(1);
+
 impl Core {
+    /// The calling resource server's changes after `since` (0: from now
+    /// on), oldest first and each once: first those the log holds, then
+    /// each as it is written, for as long as the stream is read. Refused at
+    /// once if `since` is negative or the log no longer holds everything
+    /// after it; the stream ends with an error if the watcher falls that
+    /// far behind later (it must resync rather than miss changes) or the
+    /// store fails. Dropping the stream stops the watch.
+    pub async fn watch_changes(
+        &self,
+        ns: Namespace,
+        since: i64,
+    ) -> Result<impl Stream<Item = Result<Change, Error>> + Send + 'static, Error> {
+        let mut last = self.watch_start(since).await?;
+        let (tx, rx) = mpsc::channel(BUFFER);
+        let core = self.clone();
+        tokio::spawn(async move {
+            loop {
+                // Registered before reading, so a write that commits while
+                // we read still wakes us.
+                let notified = core.inner.store.change_notifier().notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                match core.changes_after(&ns, last, BATCH).await {
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                    Ok(batch) if batch.is_empty() => {
+                        tokio::select! {
+                            () = &mut notified => {}
+                            () = tokio::time::sleep(BACKSTOP) => {}
+                            () = tx.closed() => return,
+                        }
+                    }
+                    Ok(batch) => {
+                        for change in batch {
+                            last = change.revision;
+                            if tx.send(Ok(change)).await.is_err() {
+                                return; // the watcher went away
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        Ok(ReceiverStream::new(rx))
+    }
+
     /// The revision a watcher starts after: `since`, if the log still holds
     /// everything after it; the current revision for 0.
-    pub async fn watch_start(&self, since: i64) -> Result<i64, Error> {
+    async fn watch_start(&self, since: i64) -> Result<i64, Error> {
         let store = &self.inner.store;
         if since < 0 {
             return Err(Error::invalid_request(
@@ -26,7 +88,7 @@ impl Core {
     /// The calling resource server's changes after `revision`, oldest
     /// first; refused if some of them were pruned meanwhile (a watcher that
     /// fell that far behind must resync rather than miss changes).
-    pub async fn changes_after(
+    async fn changes_after(
         &self,
         ns: &Namespace,
         revision: i64,

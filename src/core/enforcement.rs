@@ -11,7 +11,8 @@
 
 use super::{Core, RptStatus};
 use crate::domain::enforcement::{
-    EnforcementProfile, UpstreamHeaders, normalize_path, request_authority,
+    EnforcementProfile, Unmatched, UpstreamHeaders, identity_headers_to_remove, normalize_path,
+    request_authority,
 };
 use crate::domain::host::default_port;
 use crate::domain::{Error, Namespace};
@@ -37,7 +38,8 @@ pub struct AccessCheck<'a> {
     pub authorization: Option<&'a str>,
 }
 
-/// What the enforcement point should do.
+/// What the enforcement point should do: every rule applied, so the
+/// adapter only renders it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckOutcome {
     /// Let the request through, telling the upstream who and what.
@@ -45,7 +47,12 @@ pub enum CheckOutcome {
         client_id: String,
         subject: String,
         scopes: Vec<String>,
+        /// The names to send `subject`, `client_id` and `scopes` in.
         headers: UpstreamHeaders,
+        /// Request headers to strip first: identity headers the client may
+        /// have made up, and the RPT (it has done its work; the upstream
+        /// never sees it).
+        remove_headers: Vec<String>,
     },
     /// 401: no RPT (or not a bearer one); the client should get one.
     NoRpt { host_id: String },
@@ -54,14 +61,17 @@ pub enum CheckOutcome {
     InvalidRpt { host_id: String, reason: String },
     /// 403: the RPT lacks the permission; this ticket asks for it.
     Insufficient { host_id: String, ticket: String },
-    /// No resource server, set or method mapping covers the request; the
-    /// configured default applies. `profile_headers` are the identity
-    /// headers of the resource server whose host it is, if any: a request
-    /// passed through must not carry client-made values of them.
-    Unmatched {
+    /// No resource server, set or method mapping covers the request and
+    /// the operator lets such requests through ([`Unmatched::Allow`]):
+    /// untouched but for `remove_headers`, the identity headers the
+    /// upstream trusts (a client must not bring its own).
+    PassThrough {
         reason: String,
-        profile_headers: Option<UpstreamHeaders>,
+        remove_headers: Vec<String>,
     },
+    /// 403 `access_denied`: nothing covers the request and the operator
+    /// refuses what is not described ([`Unmatched::Deny`]).
+    Uncovered { reason: String },
     /// 400: the authority cannot be parsed, or the path is ambiguous on a
     /// host that has a profile. Never passed through, never a ticket.
     BadRequest { reason: String },
@@ -105,16 +115,13 @@ impl Core {
             Err(e) => return Ok(bad_request(e)),
         };
         let Some(hosted) = store::enforcement::for_host(store, &authority.host).await? else {
-            return Ok(CheckOutcome::Unmatched {
-                reason: format!("no resource server serves host `{}`", authority.host),
-                profile_headers: None,
-            });
+            return Ok(self.unmatched(
+                format!("no resource server serves host `{}`", authority.host),
+                None,
+            ));
         };
         let profile = &hosted.profile;
-        let unmatched = |reason: String| CheckOutcome::Unmatched {
-            reason,
-            profile_headers: Some(profile.upstream_headers.clone()),
-        };
+        let unmatched = |reason: String| self.unmatched(reason, Some(&profile.upstream_headers));
         // On a host that has a profile, an ambiguous path is refused whatever
         // else the request says: passing it through could hand the upstream
         // a path other than the one decided on.
@@ -183,11 +190,17 @@ impl Core {
             .flat_map(|p| p.scopes.iter())
             .collect();
         if scopes.iter().all(|s| granted.contains(&s)) {
+            let headers = profile.upstream_headers.clone();
+            // The names this answer sets are overwritten anyway (Envoy
+            // removes after it sets, so never remove one of them).
+            let mut remove_headers = identity_headers_to_remove(Some(&headers), true);
+            remove_headers.push("authorization".into());
             return Ok(CheckOutcome::Allow {
                 client_id,
                 subject,
                 scopes: scopes.to_vec(),
-                headers: profile.upstream_headers.clone(),
+                headers,
+                remove_headers,
             });
         }
         let issued = self
@@ -197,6 +210,28 @@ impl Core {
             host_id,
             ticket: issued.ticket.into_exposed(),
         })
+    }
+
+    /// The operator's answer ([`CorePolicy::unmatched`](super::CorePolicy))
+    /// to a request nothing covers; `profile_headers` are the identity
+    /// headers of the resource server whose host it is, if any.
+    fn unmatched(&self, reason: String, profile_headers: Option<&UpstreamHeaders>) -> CheckOutcome {
+        unmatched_outcome(self.inner.policy.unmatched, reason, profile_headers)
+    }
+}
+
+/// What `policy` answers to a request nothing covers.
+fn unmatched_outcome(
+    policy: Unmatched,
+    reason: String,
+    profile_headers: Option<&UpstreamHeaders>,
+) -> CheckOutcome {
+    match policy {
+        Unmatched::Allow => CheckOutcome::PassThrough {
+            reason,
+            remove_headers: identity_headers_to_remove(profile_headers, false),
+        },
+        Unmatched::Deny => CheckOutcome::Uncovered { reason },
     }
 }
 
@@ -249,6 +284,44 @@ fn is_b64token(token: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_nothing_covers_follows_the_operator() {
+        let custom = UpstreamHeaders {
+            subject: "X-User".into(),
+            ..UpstreamHeaders::default()
+        };
+        assert_eq!(
+            unmatched_outcome(Unmatched::Deny, "no set".into(), Some(&custom)),
+            CheckOutcome::Uncovered {
+                reason: "no set".into()
+            }
+        );
+        // Let through, but never with identity headers the client made:
+        // the profile's names and the defaults alike.
+        let CheckOutcome::PassThrough {
+            reason,
+            remove_headers,
+        } = unmatched_outcome(Unmatched::Allow, "no set".into(), Some(&custom))
+        else {
+            panic!("passed through");
+        };
+        assert_eq!(reason, "no set");
+        for name in [
+            "x-user",
+            "x-steward-subject",
+            "x-steward-client",
+            "x-steward-scopes",
+        ] {
+            assert!(remove_headers.iter().any(|r| r == name), "{name}");
+        }
+        let CheckOutcome::PassThrough { remove_headers, .. } =
+            unmatched_outcome(Unmatched::Allow, "no host".into(), None)
+        else {
+            panic!("passed through");
+        };
+        assert_eq!(remove_headers, identity_headers_to_remove(None, false));
+    }
 
     #[test]
     fn bearer_tokens_are_read_strictly() {

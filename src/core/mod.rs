@@ -30,7 +30,7 @@ mod secrets_never_print;
 
 use std::sync::Arc;
 
-pub use authorization::ClaimToken;
+pub use authorization::{ClaimToken, Decided};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use permissions::IssuedTicket;
 pub use rpt_status::RptStatus;
@@ -68,6 +68,8 @@ pub struct CorePolicy {
     pub previous_signing_key_file: Option<std::path::PathBuf>,
     /// Where audit events go.
     pub audit: audit::AuditSink,
+    /// What an enforcement check answers for a request no profile covers.
+    pub unmatched: crate::domain::enforcement::Unmatched,
 }
 
 impl CorePolicy {
@@ -86,6 +88,7 @@ impl CorePolicy {
             signing_key_file: settings.signing_key_file.clone(),
             previous_signing_key_file: settings.previous_signing_key_file.clone(),
             audit: audit::AuditSink::parse(&settings.audit_log),
+            unmatched: settings.ext_authz_unmatched,
         }
     }
 }

@@ -447,6 +447,20 @@ pub fn identity_headers_to_remove(profile: Option<&UpstreamHeaders>, setting: bo
     names
 }
 
+/// What an enforcement point answers for a request no enforcement profile
+/// covers (unknown host, unlisted port, unmapped method, no matching
+/// resource set): an operator's choice, applied by the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unmatched {
+    /// 403: only what a resource server described is let through.
+    #[default]
+    Deny,
+    /// Let it through untouched but for identity headers (Steward guards
+    /// only what is described).
+    Allow,
+}
+
 /// What a resource server tells Steward about its HTTP surface.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -11,6 +11,7 @@ pub mod identifier;
 pub mod json;
 pub mod namespace;
 pub mod network;
+pub mod pending;
 pub mod pkce;
 pub mod policy;
 pub mod redirect;

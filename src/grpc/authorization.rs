@@ -16,9 +16,10 @@ use super::proto::{
 };
 use super::{protected, requesting, to_status};
 use crate::core::{ClaimToken, Core};
+use crate::domain::pending::Access;
 use crate::domain::policy::{Decision, Policy, PolicyDefinition};
 use crate::domain::{Error, json};
-use crate::store::pending::{Access, PendingRecord, PendingStatus};
+use crate::store::pending::PendingRecord;
 
 /// The adapters (one struct, three services).
 #[derive(Clone)]
@@ -59,12 +60,7 @@ fn pending_message(record: PendingRecord) -> proto::PendingRequest {
         scopes: record.access.scopes,
         client_id: record.access.client_id,
         subject: record.access.subject,
-        status: match record.status {
-            PendingStatus::Pending => "pending",
-            PendingStatus::Approved => "approved",
-            PendingStatus::Denied => "denied",
-        }
-        .into(),
+        status: record.status.as_str().into(),
         created_at: record.created_at,
     }
 }
@@ -187,21 +183,19 @@ impl DecisionService for Authorization {
         request: Request<DecideRequest>,
     ) -> Result<Response<DecideResponse>, Status> {
         let (ns, message) = protected(&self.core, request).await?;
-        // Read before deciding: the answer reflects at least this revision.
-        let revision = self.core.store().known_revision();
         let access = Access {
             resource_set_id: message.resource_set_id,
             scopes: message.scopes,
             client_id: message.client_id,
             subject: message.subject,
         };
-        let decision = self
+        let decided = self
             .core
             .decide(&ns, &access, &claim_tokens(message.claim_tokens))
             .await?;
         Ok(Response::new(DecideResponse {
-            revision,
-            ..decide_response(decision)
+            revision: decided.revision,
+            ..decide_response(decided.decision)
         }))
     }
 
@@ -211,13 +205,12 @@ impl DecisionService for Authorization {
         request: Request<DecideBatchRequest>,
     ) -> Result<Response<DecideBatchResponse>, Status> {
         let (ns, message) = protected(&self.core, request).await?;
-        let revision = self.core.store().known_revision();
         let items = message
             .items
             .into_iter()
             .map(|item| (item.resource_set_id, item.scopes))
             .collect();
-        let results = self
+        let decided = self
             .core
             .decide_batch(
                 &ns,
@@ -227,7 +220,9 @@ impl DecisionService for Authorization {
                 items,
             )
             .await?;
-        let results = results
+        let revision = decided.revision;
+        let results = decided
+            .decision
             .into_iter()
             .map(|result| match result {
                 Ok(decision) => DecideResult {

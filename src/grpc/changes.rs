@@ -1,11 +1,10 @@
-//! `steward.v1.ChangeService`: a server stream of the calling resource
-//! server's changes, replayed from the log and then followed live (woken by
-//! local writes and by each look at the change counter).
+//! `steward.v1.ChangeService`: the core's watch of the calling resource
+//! server's changes ([`Core::watch_changes`]), as a server stream of proto
+//! changes.
 
-use std::time::Duration;
+use std::pin::Pin;
 
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use super::protected;
@@ -14,13 +13,6 @@ use super::proto::change_service_server::ChangeService;
 use super::proto::{self, WatchChangesRequest};
 use crate::core::Core;
 use crate::domain::change::{Change, ChangeKind};
-
-/// Changes read per query.
-const BATCH: u64 = 256;
-/// Changes buffered per watcher before the reader waits for it.
-const BUFFER: usize = 64;
-/// How often an idle watcher looks again even without a wake-up.
-const BACKSTOP: Duration = Duration::from_secs(1);
 
 /// The adapter.
 pub(super) struct Changes {
@@ -60,7 +52,7 @@ impl From<Change> for proto::Change {
 
 #[tonic::async_trait]
 impl ChangeService for Changes {
-    type WatchChangesStream = ReceiverStream<Result<proto::Change, Status>>;
+    type WatchChangesStream = Pin<Box<dyn Stream<Item = Result<proto::Change, Status>> + Send>>;
 
     #[tracing::instrument(name = "ChangeService/WatchChanges", skip_all)]
     async fn watch_changes(
@@ -68,39 +60,11 @@ impl ChangeService for Changes {
         request: Request<WatchChangesRequest>,
     ) -> Result<Response<Self::WatchChangesStream>, Status> {
         let (ns, message) = protected(&self.core, request).await?;
-        let mut last = self.core.watch_start(message.since_revision).await?;
-        let (tx, rx) = mpsc::channel(BUFFER);
-        let core = self.core.clone();
-        tokio::spawn(async move {
-            loop {
-                // Registered before reading, so a write that commits while
-                // we read still wakes us.
-                let notified = core.store().change_notifier().notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                match core.changes_after(&ns, last, BATCH).await {
-                    Err(e) => {
-                        let _ = tx.send(Err(Status::from(e))).await;
-                        return;
-                    }
-                    Ok(batch) if batch.is_empty() => {
-                        tokio::select! {
-                            () = &mut notified => {}
-                            () = tokio::time::sleep(BACKSTOP) => {}
-                            () = tx.closed() => return,
-                        }
-                    }
-                    Ok(batch) => {
-                        for change in batch {
-                            last = change.revision;
-                            if tx.send(Ok(change.into())).await.is_err() {
-                                return; // the watcher went away
-                            }
-                        }
-                    }
-                }
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
+        let changes = self
+            .core
+            .watch_changes(ns, message.since_revision)
+            .await?
+            .map(|change| change.map(proto::Change::from).map_err(Status::from));
+        Ok(Response::new(Box::pin(changes)))
     }
 }

@@ -27,13 +27,11 @@ use envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest;
 use serde_json::json;
 use tonic::{Request, Response, Status};
 
-use crate::config::{Secret, Unmatched};
+use crate::config::Secret;
 use crate::core::Core;
 use crate::core::enforcement::{AccessCheck, CheckOutcome};
 use crate::domain::Error;
-use crate::domain::enforcement::{
-    identity_headers_to_remove, insufficient_challenge, uma_challenge,
-};
+use crate::domain::enforcement::{insufficient_challenge, uma_challenge};
 use crate::domain::secret::SharedSecretDigest;
 
 /// Envoy's `external_auth.proto` and its imports, for server reflection
@@ -48,23 +46,16 @@ const REALM: &str = "steward";
 pub struct ExtAuthz {
     core: Core,
     as_uri: String,
-    unmatched: Unmatched,
     /// The `Check` callers' token, when one is required.
     token: Option<SharedSecretDigest>,
 }
 
 impl ExtAuthz {
     /// `as_uri` is Steward's issuer (where clients find its configuration).
-    pub fn new(
-        core: Core,
-        as_uri: String,
-        unmatched: Unmatched,
-        token: Option<Secret>,
-    ) -> ExtAuthz {
+    pub fn new(core: Core, as_uri: String, token: Option<Secret>) -> ExtAuthz {
         ExtAuthz {
             core,
             as_uri,
-            unmatched,
             token: token.map(|t| SharedSecretDigest::of(t.expose())),
         }
     }
@@ -150,7 +141,7 @@ impl Authorization for ExtAuthz {
                 authorization: header("authorization"),
             })
             .await;
-        Ok(Response::new(answer(&self.as_uri, self.unmatched, outcome)))
+        Ok(Response::new(answer(&self.as_uri, outcome)))
     }
 }
 
@@ -194,106 +185,126 @@ fn request_headers(http: &HttpRequest) -> HashMap<String, String> {
 }
 
 /// The `CheckResponse` for an outcome of the core's check.
-fn answer(
-    as_uri: &str,
-    unmatched: Unmatched,
-    outcome: Result<CheckOutcome, Error>,
-) -> CheckResponse {
+fn answer(as_uri: &str, outcome: Result<CheckOutcome, Error>) -> CheckResponse {
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => return failed(&e),
+    };
     match outcome {
-        Ok(CheckOutcome::Allow {
+        CheckOutcome::Allow {
             client_id,
             subject,
             scopes,
             headers,
-        }) => {
+            remove_headers,
+        } => {
             let mut ok = OkHttpResponseBuilder::new();
-            // Overwrite: a client must not be able to send its own. The
-            // default names this profile does not set are removed (Envoy
-            // removes after it sets, so never a name set here).
+            // Overwrite: a client must not be able to send its own.
             let overwrite = Some(HeaderAppendAction::OverwriteIfExistsOrAdd);
-            for name in identity_headers_to_remove(Some(&headers), true) {
+            for name in remove_headers {
                 ok.remove_header(name);
             }
             ok.add_header(headers.subject, subject, overwrite, false)
                 .add_header(headers.client, client_id, overwrite, false)
-                .add_header(headers.scopes, scopes.join(" "), overwrite, false)
-                // The RPT has done its work; the upstream never sees it.
-                .remove_header("authorization");
+                .add_header(headers.scopes, scopes.join(" "), overwrite, false);
             let mut response = CheckResponse::with_status(Status::ok("allowed"));
             response.set_http_response(ok);
             response
         }
-        Ok(CheckOutcome::NoRpt { host_id }) => denied(
+        CheckOutcome::NoRpt { host_id } => denied(
             HttpStatusCode::Unauthorized,
             tonic::Code::Unauthenticated,
             "an RPT is required",
             Some(uma_challenge(REALM, &host_id, as_uri)),
             None,
         ),
-        Ok(CheckOutcome::InvalidRpt { host_id, reason }) => denied(
+        CheckOutcome::InvalidRpt { host_id, reason } => denied(
             HttpStatusCode::Unauthorized,
             tonic::Code::Unauthenticated,
             &reason,
             Some(uma_challenge(REALM, &host_id, as_uri)),
             None,
         ),
-        Ok(CheckOutcome::Insufficient { host_id, ticket }) => denied(
+        CheckOutcome::Insufficient { host_id, ticket } => denied(
             HttpStatusCode::Forbidden,
             tonic::Code::PermissionDenied,
             "the RPT lacks the permission; a ticket was registered",
             Some(insufficient_challenge(REALM, &host_id, as_uri, &ticket)),
             Some(json!({ "ticket": ticket }).to_string()),
         ),
-        Ok(CheckOutcome::BadRequest { reason }) => denied(
+        CheckOutcome::BadRequest { reason } => denied(
             HttpStatusCode::BadRequest,
             tonic::Code::InvalidArgument,
             &reason,
             None,
             Some(json!({"error": "invalid_request", "error_description": reason}).to_string()),
         ),
-        Ok(CheckOutcome::Unmatched {
+        CheckOutcome::PassThrough {
             reason,
-            profile_headers,
-        }) => match unmatched {
-            Unmatched::Allow => {
-                // Passed through untouched but for identity headers: the
-                // upstream trusts them, so a client must not bring its own.
-                let mut ok = OkHttpResponseBuilder::new();
-                for name in identity_headers_to_remove(profile_headers.as_ref(), false) {
-                    ok.remove_header(name);
-                }
-                let mut response = CheckResponse::with_status(Status::ok(reason));
-                response.set_http_response(ok);
-                response
+            remove_headers,
+        } => {
+            let mut ok = OkHttpResponseBuilder::new();
+            for name in remove_headers {
+                ok.remove_header(name);
             }
-            Unmatched::Deny => denied(
-                HttpStatusCode::Forbidden,
-                tonic::Code::PermissionDenied,
-                &reason,
-                None,
-                Some(json!({"error": "access_denied", "error_description": reason}).to_string()),
-            ),
-        },
-        Err(Error::Unavailable(reason)) => denied(
-            HttpStatusCode::ServiceUnavailable,
-            tonic::Code::Unavailable,
+            let mut response = CheckResponse::with_status(Status::ok(reason));
+            response.set_http_response(ok);
+            response
+        }
+        CheckOutcome::Uncovered { reason } => denied(
+            HttpStatusCode::Forbidden,
+            tonic::Code::PermissionDenied,
             &reason,
             None,
-            Some(json!({"error": "temporarily_unavailable"}).to_string()),
+            Some(json!({"error": "access_denied", "error_description": reason}).to_string()),
         ),
-        Err(e) => {
-            if let Error::Internal(detail) = &e {
-                tracing::error!(%detail, "ext_authz check failed");
-            }
-            denied(
-                HttpStatusCode::InternalServerError,
-                tonic::Code::Internal,
-                e.description(),
-                None,
-                Some(json!({"error": e.code()}).to_string()),
-            )
-        }
     }
+}
+
+/// The answer when the check itself failed. Only an unreachable
+/// dependency is the client's to retry (503); every other error is one the
+/// check should never meet, a server error for Envoy (500) whose detail is
+/// logged here and never shown. One arm per variant, so a new error is
+/// placed here before it builds.
+fn failed(error: &Error) -> CheckResponse {
+    let (http, code) = match error {
+        Error::Unavailable(_) => (HttpStatusCode::ServiceUnavailable, tonic::Code::Unavailable),
+        Error::Internal(detail) => {
+            tracing::error!(%detail, "ext_authz check failed");
+            (HttpStatusCode::InternalServerError, tonic::Code::Internal)
+        }
+        Error::InvalidRequest(_)
+        | Error::InvalidClient(_)
+        | Error::InvalidGrant(_)
+        | Error::UnauthorizedClient(_)
+        | Error::UnsupportedGrantType(_)
+        | Error::InvalidScope(_)
+        | Error::MissingToken
+        | Error::InvalidToken(_)
+        | Error::InsufficientScope(_)
+        | Error::InvalidResourceSetId(_)
+        | Error::InvalidTicket(_)
+        | Error::ExpiredTicket(_)
+        | Error::NotAuthorized(_)
+        | Error::NeedClaims { .. }
+        | Error::RequestSubmitted(_)
+        | Error::InvalidClientMetadata(_)
+        | Error::InvalidRedirectUri(_)
+        | Error::AccessDenied(_)
+        | Error::TooManyAttempts(_)
+        | Error::NotFound(_)
+        | Error::PreconditionFailed(_)
+        | Error::UnsupportedMethodType(_)
+        | Error::UnsupportedMediaType(_)
+        | Error::PayloadTooLarge(_) => (HttpStatusCode::InternalServerError, tonic::Code::Internal),
+    };
+    denied(
+        http,
+        code,
+        error.description(),
+        None,
+        Some(json!({ "error": error.code() }).to_string()),
+    )
 }
 
 /// A Denied answer: the HTTP status Envoy sends, the gRPC code and reason
@@ -341,7 +352,6 @@ mod tests {
     fn an_unreachable_database_is_a_503_and_never_an_ok() {
         let response = answer(
             "https://as.example",
-            Unmatched::Allow,
             Err(Error::Unavailable("the database is unreachable".into())),
         );
         let (code, http, body) = http_status(&response);
@@ -349,11 +359,53 @@ mod tests {
         assert!(body.contains("temporarily_unavailable"));
     }
 
+    /// Every error but an unreachable dependency is a server error for
+    /// Envoy, never an OK and never the error's detail.
+    #[test]
+    fn every_other_error_is_a_500_with_its_code() {
+        for error in [
+            Error::InvalidRequest("d".into()),
+            Error::InvalidClient("d".into()),
+            Error::InvalidGrant("d".into()),
+            Error::UnauthorizedClient("d".into()),
+            Error::UnsupportedGrantType("d".into()),
+            Error::InvalidScope("d".into()),
+            Error::MissingToken,
+            Error::InvalidToken("d".into()),
+            Error::InsufficientScope("d".into()),
+            Error::InvalidResourceSetId("d".into()),
+            Error::InvalidTicket("d".into()),
+            Error::ExpiredTicket("d".into()),
+            Error::NotAuthorized("d".into()),
+            Error::NeedClaims {
+                claims: vec!["email".into()],
+            },
+            Error::RequestSubmitted("d".into()),
+            Error::InvalidClientMetadata("d".into()),
+            Error::InvalidRedirectUri("d".into()),
+            Error::AccessDenied("d".into()),
+            Error::TooManyAttempts("d".into()),
+            Error::NotFound("d".into()),
+            Error::PreconditionFailed("d".into()),
+            Error::UnsupportedMethodType("d".into()),
+            Error::UnsupportedMediaType("d".into()),
+            Error::PayloadTooLarge("d".into()),
+        ] {
+            let response = answer("https://as.example", Err(error.clone()));
+            let (code, http, body) = http_status(&response);
+            assert_eq!((code, http), (13, 500), "{error:?}");
+            assert_eq!(
+                body,
+                json!({ "error": error.code() }).to_string(),
+                "{error:?}"
+            );
+        }
+    }
+
     #[test]
     fn an_internal_error_is_a_500_that_hides_its_detail() {
         let response = answer(
             "https://as.example",
-            Unmatched::Allow,
             Err(Error::Internal("secret detail".into())),
         );
         let (code, http, body) = http_status(&response);

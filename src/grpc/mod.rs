@@ -17,6 +17,7 @@ mod tokens;
 
 use std::time::Duration;
 
+use tonic::server::NamedService;
 use tower::BoxError;
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
@@ -64,61 +65,101 @@ pub type Transport = BoxCloneSyncService<
 #[error("core transport: {0}")]
 pub struct TransportError(#[source] BoxError);
 
+/// gRPC routes and the name of every service on them, built together so
+/// that health is reported for exactly the services served, each by its
+/// `NamedService::NAME`.
+#[derive(Clone, Default)]
+pub struct Services {
+    routes: tonic::service::Routes,
+    names: Vec<&'static str>,
+}
+
+impl Services {
+    /// Routes `service` and records its name.
+    #[must_use]
+    pub fn add_service<S>(mut self, service: S) -> Services
+    where
+        S: tower::Service<http::Request<tonic::body::Body>, Error = std::convert::Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.routes = self.routes.add_service(service);
+        self
+    }
+
+    /// The fully qualified names of the services routed, in the order added.
+    pub fn names(&self) -> &[&'static str] {
+        &self.names
+    }
+
+    /// The routes, for a server or an in-process transport.
+    pub fn routes(&self) -> tonic::service::Routes {
+        self.routes.clone()
+    }
+}
+
 /// The core services as gRPC routes (without health and reflection). The
 /// identity services answer only callers `facade` admits.
 pub fn core_routes(
     core: &Core,
     max_message_bytes: usize,
     facade: &facade_only::FacadeOnly,
-) -> tonic::service::Routes {
+) -> Services {
     use tonic::service::interceptor::InterceptedService;
-    tonic::service::Routes::new(
-        ResourceSetServiceServer::new(resource_sets::ResourceSets::new(core.clone()))
-            .max_decoding_message_size(max_message_bytes),
-    )
-    .add_service(
-        PermissionServiceServer::new(permissions::Permissions::new(core.clone()))
-            .max_decoding_message_size(max_message_bytes),
-    )
-    .add_service(
-        TokenServiceServer::new(tokens::Tokens::new(core.clone()))
-            .max_decoding_message_size(max_message_bytes),
-    )
-    .add_service(
-        AuthorizationServiceServer::new(authorization::Authorization::new(core.clone()))
-            .max_decoding_message_size(max_message_bytes),
-    )
-    .add_service(
-        PolicyServiceServer::new(authorization::Authorization::new(core.clone()))
-            .max_decoding_message_size(max_message_bytes),
-    )
-    .add_service(
-        DecisionServiceServer::new(authorization::Authorization::new(core.clone()))
-            .max_decoding_message_size(max_message_bytes),
-    )
-    .add_service(
-        EnforcementServiceServer::new(enforcement::Enforcement::new(core.clone()))
-            .max_decoding_message_size(max_message_bytes),
-    )
-    .add_service(
-        ChangeServiceServer::new(changes::Changes::new(core.clone()))
-            .max_decoding_message_size(max_message_bytes),
-    )
-    .add_service(InterceptedService::new(
-        SessionServiceServer::new(identity::Identity::new(core.clone()))
-            .max_decoding_message_size(max_message_bytes),
-        facade.clone(),
-    ))
-    .add_service(InterceptedService::new(
-        ConsentServiceServer::new(identity::Identity::new(core.clone()))
-            .max_decoding_message_size(max_message_bytes),
-        facade.clone(),
-    ))
-    .add_service(InterceptedService::new(
-        ClientRegistrationServiceServer::new(identity::Identity::new(core.clone()))
-            .max_decoding_message_size(max_message_bytes),
-        facade.clone(),
-    ))
+    Services::default()
+        .add_service(
+            ResourceSetServiceServer::new(resource_sets::ResourceSets::new(core.clone()))
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            PermissionServiceServer::new(permissions::Permissions::new(core.clone()))
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            TokenServiceServer::new(tokens::Tokens::new(core.clone()))
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            AuthorizationServiceServer::new(authorization::Authorization::new(core.clone()))
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            PolicyServiceServer::new(authorization::Authorization::new(core.clone()))
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            DecisionServiceServer::new(authorization::Authorization::new(core.clone()))
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            EnforcementServiceServer::new(enforcement::Enforcement::new(core.clone()))
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            ChangeServiceServer::new(changes::Changes::new(core.clone()))
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(InterceptedService::new(
+            SessionServiceServer::new(identity::Identity::new(core.clone()))
+                .max_decoding_message_size(max_message_bytes),
+            facade.clone(),
+        ))
+        .add_service(InterceptedService::new(
+            ConsentServiceServer::new(identity::Identity::new(core.clone()))
+                .max_decoding_message_size(max_message_bytes),
+            facade.clone(),
+        ))
+        .add_service(InterceptedService::new(
+            ClientRegistrationServiceServer::new(identity::Identity::new(core.clone()))
+                .max_decoding_message_size(max_message_bytes),
+            facade.clone(),
+        ))
 }
 
 /// A transport that calls the routes directly: no socket, no TCP hop.
@@ -180,4 +221,16 @@ fn authorization<T>(request: &tonic::Request<T>) -> Option<&str> {
         .metadata()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn services_are_named_as_they_are_routed() {
+        let (_, health) = tonic_health::server::health_reporter();
+        let services = Services::default().add_service(health);
+        assert_eq!(services.names(), ["grpc.health.v1.Health"]);
+    }
 }

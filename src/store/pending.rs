@@ -7,53 +7,8 @@ use sea_orm::{
 
 use super::entities::pending_request;
 use super::{Store, bump_revision, db_error, insert_changing, read};
+use crate::domain::pending::{Access, PendingStatus};
 use crate::domain::{Error, Namespace, UnixTime};
-
-/// The state of a held request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PendingStatus {
-    Pending,
-    Approved,
-    Denied,
-}
-
-impl PendingStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            PendingStatus::Pending => "pending",
-            PendingStatus::Approved => "approved",
-            PendingStatus::Denied => "denied",
-        }
-    }
-
-    fn parse(text: &str) -> Result<PendingStatus, Error> {
-        match text {
-            "pending" => Ok(PendingStatus::Pending),
-            "approved" => Ok(PendingStatus::Approved),
-            "denied" => Ok(PendingStatus::Denied),
-            other => Err(Error::Internal(format!("corrupt pending status `{other}`"))),
-        }
-    }
-}
-
-/// Which access a held request is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Access {
-    pub resource_set_id: String,
-    /// Requested scopes (order does not matter).
-    pub scopes: Vec<String>,
-    pub client_id: String,
-    pub subject: String,
-}
-
-impl Access {
-    fn scopes_key(&self) -> String {
-        let mut scopes = self.scopes.clone();
-        scopes.sort();
-        scopes.dedup();
-        scopes.join(" ")
-    }
-}
 
 /// A held request as the owner sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +22,8 @@ pub struct PendingRecord {
 
 fn record(row: pending_request::Model) -> Result<PendingRecord, Error> {
     Ok(PendingRecord {
-        status: PendingStatus::parse(&row.status)?,
+        status: PendingStatus::parse(&row.status)
+            .ok_or_else(|| Error::Internal(format!("corrupt pending status `{}`", row.status)))?,
         access: Access {
             resource_set_id: row.rsid,
             scopes: row.scopes.split(' ').map(str::to_string).collect(),

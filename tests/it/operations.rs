@@ -106,16 +106,44 @@ async fn metrics_count_requests_by_route_template() {
     app.stop().await;
 }
 
+/// Every service the core listener serves, as reflection lists them (the
+/// v1alpha reflection service lists only itself among the reflections).
+const SERVED: [&str; 16] = [
+    "steward.v1.ResourceSetService",
+    "steward.v1.PermissionService",
+    "steward.v1.TokenService",
+    "steward.v1.AuthorizationService",
+    "steward.v1.PolicyService",
+    "steward.v1.DecisionService",
+    "steward.v1.EnforcementService",
+    "steward.v1.ChangeService",
+    "steward.v1.SessionService",
+    "steward.v1.ConsentService",
+    "steward.v1.ClientRegistrationService",
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+    "envoy.service.auth.v3.Authorization",
+    "",
+];
+
+/// Health answers SERVING for the server and for every service it serves:
+/// each one reflection lists (so a service added to the router and its
+/// descriptors cannot be left out), and the known list above.
 #[tokio::test]
 async fn grpc_health_reports_serving() {
     let app = spawn_app().await;
+    let MessageResponse::ListServicesResponse(list) =
+        reflect(&app, MessageRequest::ListServices(String::new())).await
+    else {
+        panic!("a list of services");
+    };
+    let listed: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for name in &listed {
+        assert!(SERVED.contains(&name.as_str()), "`{name}` is in SERVED");
+    }
     let mut health = HealthClient::new(app.channel().await);
-    for service in [
-        "",
-        "steward.v1.ResourceSetService",
-        "steward.v1.PermissionService",
-        "steward.v1.TokenService",
-    ] {
+    for service in listed.iter().map(String::as_str).chain(SERVED) {
         let answer = health
             .check(HealthCheckRequest {
                 service: service.into(),
