@@ -76,6 +76,17 @@ pub fn init(settings: &Settings) -> Result<TelemetryGuard, Error> {
     Ok(TelemetryGuard { provider })
 }
 
+/// Logs an internal error's detail, once, at the edge that answers it
+/// (gRPC status, JSON error, error page, batch item). One rebuilt from the
+/// core's gRPC status has no detail left: the core logged it where it arose.
+pub fn report_internal(error: &Error) {
+    if let Error::Internal(detail) = error
+        && !detail.is_empty()
+    {
+        tracing::error!(error.detail = %detail, "internal error");
+    }
+}
+
 /// The process-wide Prometheus handle, installing the recorder on first use.
 /// `None` if another metrics recorder was installed first.
 pub fn metrics_handle() -> Option<&'static PrometheusHandle> {

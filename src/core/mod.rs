@@ -4,7 +4,7 @@
 
 pub mod audit;
 mod auth;
-mod authorization;
+mod authorization_api;
 pub mod authorization_endpoint;
 mod changes;
 pub mod claims;
@@ -30,7 +30,7 @@ mod secrets_never_print;
 
 use std::sync::Arc;
 
-pub use authorization::{ClaimToken, Decided};
+pub use authorization_api::{ClaimToken, Decided};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use permissions::IssuedTicket;
 pub use rpt_status::RptStatus;

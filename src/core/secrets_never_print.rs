@@ -2,7 +2,6 @@
 //! (as a careless `tracing::debug!(?value)` would), shows no secret.
 
 use crate::config::{Settings, TrustedIssuer};
-use crate::core::IssuedTicket;
 use crate::core::IssuedToken;
 use crate::core::authorization_endpoint::AuthorizationRequest;
 use crate::core::claims_gathering::ClaimsRequest;
@@ -10,6 +9,7 @@ use crate::core::clients::CreatedClient;
 use crate::core::registration::Registration;
 use crate::core::upstream::{UpstreamReturn, UpstreamStart};
 use crate::core::users::{NewUser, OpenedSession, SignedInUser};
+use crate::core::{ClaimToken, IssuedTicket};
 use crate::domain::grant::TokenRequest;
 use crate::domain::secret::Secret;
 use crate::guard::GuardConfig;
@@ -145,6 +145,11 @@ fn no_secret_appears_in_debug_output() {
         ..Settings::default()
     };
     assert_redacted("Settings", format!("{settings:?}"));
+    let pushed = ClaimToken {
+        format: "http://openid.net/specs/openid-connect-core-1_0.html#IDToken".into(),
+        token: secret(),
+    };
+    assert_redacted("ClaimToken", format!("{pushed:?}"));
     // A request that carries no secret still formats (and says nothing).
     let _ = format!("{:?}", AuthorizationRequest::default());
 }

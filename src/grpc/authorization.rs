@@ -38,7 +38,7 @@ fn claim_tokens(tokens: Vec<proto::ClaimToken>) -> Vec<ClaimToken> {
         .into_iter()
         .map(|t| ClaimToken {
             format: t.format,
-            token: t.token,
+            token: t.token.into(),
         })
         .collect()
 }
@@ -234,9 +234,7 @@ impl DecisionService for Authorization {
                     error_description: String::new(),
                 },
                 Err(e) => {
-                    if let Error::Internal(detail) = &e {
-                        tracing::error!(%detail, "a batch decision item failed");
-                    }
+                    crate::telemetry::report_internal(&e);
                     DecideResult {
                         decision: None,
                         error: e.code().to_string(),

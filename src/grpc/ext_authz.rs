@@ -267,12 +267,10 @@ fn answer(as_uri: &str, outcome: Result<CheckOutcome, Error>) -> CheckResponse {
 /// logged here and never shown. One arm per variant, so a new error is
 /// placed here before it builds.
 fn failed(error: &Error) -> CheckResponse {
+    crate::telemetry::report_internal(error);
     let (http, code) = match error {
         Error::Unavailable(_) => (HttpStatusCode::ServiceUnavailable, tonic::Code::Unavailable),
-        Error::Internal(detail) => {
-            tracing::error!(%detail, "ext_authz check failed");
-            (HttpStatusCode::InternalServerError, tonic::Code::Internal)
-        }
+        Error::Internal(_) => (HttpStatusCode::InternalServerError, tonic::Code::Internal),
         Error::InvalidRequest(_)
         | Error::InvalidClient(_)
         | Error::InvalidGrant(_)

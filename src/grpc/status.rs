@@ -41,13 +41,9 @@ pub fn to_status(error: &Error) -> Status {
         Error::UnsupportedMethodType(_) => Code::Unimplemented,
         Error::PayloadTooLarge(_) => Code::ResourceExhausted,
         Error::Unavailable(_) => Code::Unavailable,
-        Error::Internal(detail) => {
-            if !detail.is_empty() {
-                tracing::error!(error.detail = %detail, "internal error");
-            }
-            Code::Internal
-        }
+        Error::Internal(_) => Code::Internal,
     };
+    crate::telemetry::report_internal(error);
     let description = error.description().to_string();
     let mut metadata = HashMap::from([("description".to_string(), description.clone())]);
     if !error.required_claims().is_empty() {

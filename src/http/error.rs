@@ -46,17 +46,6 @@ pub fn http_status(error: &Error) -> StatusCode {
     }
 }
 
-/// Logs an internal error's detail, once, at the edge that answers it. An
-/// internal error rebuilt from the core's gRPC status has no detail here:
-/// the core logged it where it arose (`grpc::status::to_status`).
-pub fn report(error: &Error) {
-    if let Error::Internal(detail) = error
-        && !detail.is_empty()
-    {
-        tracing::error!(error.detail = %detail, "internal error");
-    }
-}
-
 /// The `WWW-Authenticate` challenge an error carries (RFC 6750 §3 for
 /// bearer tokens, RFC 6749 §5.2 for client authentication), if any.
 fn challenge(error: &Error) -> Option<String> {
@@ -95,7 +84,7 @@ fn challenge(error: &Error) -> Option<String> {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        report(&self);
+        crate::telemetry::report_internal(&self);
         let status = http_status(&self);
         let challenge = challenge(&self);
         let mut body = json!({

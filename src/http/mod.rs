@@ -3,7 +3,7 @@
 //! `Authorization` header as gRPC metadata, calls one core method and renders
 //! the answer or the error. No protocol rule lives here.
 
-mod authorization;
+mod authorization_api;
 pub mod browser;
 mod discovery;
 mod enforcement;
@@ -273,8 +273,11 @@ fn routes(facade: Facade) -> Router {
         .route(paths::PERMISSION_REGISTRATION, post(permissions::register))
         .route(paths::RPT_STATUS, post(rpt_status::status))
         .route(paths::INTROSPECTION, post(rpt_status::introspect_handler))
-        .route(paths::RPT, post(authorization::rpt))
-        .route(paths::PERMISSION_REQUEST, post(authorization::permission))
+        .route(paths::RPT, post(authorization_api::rpt))
+        .route(
+            paths::PERMISSION_REQUEST,
+            post(authorization_api::permission),
+        )
         .route(
             &format!("{}/{{rsid}}", paths::POLICIES),
             post(policies::create).get(policies::list),

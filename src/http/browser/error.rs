@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use super::cookies::Cookies;
 use super::{page, pages};
 use crate::domain::Error;
-use crate::http::error::{http_status, report};
+use crate::http::error::http_status;
 
 /// Why a page handler answers with an error page instead of its page.
 #[derive(Debug)]
@@ -34,7 +34,7 @@ impl From<tonic::Status> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         if let PageError::Refused(error) = &self {
-            report(error);
+            crate::telemetry::report_internal(error);
         }
         let (status, html) = match &self {
             PageError::Refused(error) => (

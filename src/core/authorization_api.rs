@@ -1,5 +1,8 @@
-//! The authorization API (draft-06 §3.4): RPT issuance, permission requests
-//! against owner policies, and the decision service for enforcement points.
+//! The UMA authorization API (draft-06 §3.4): RPT issuance, permission
+//! requests against owner policies, and the decision service for enforcement
+//! points. Not to be confused with the OAuth authorization endpoint (browser
+//! consent, `core::authorization_endpoint`) or the `uma_authorization`
+//! scope (`domain::scope::ApiScope::Authorization`) that AATs carry.
 
 use serde_json::{Map, Value};
 
@@ -33,7 +36,7 @@ pub struct Decided<T> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimToken {
     pub format: String,
-    pub token: String,
+    pub token: crate::domain::secret::Secret,
 }
 
 impl Core {
@@ -318,7 +321,7 @@ impl Core {
             let verified = self
                 .inner
                 .trusted
-                .verify(&token.token, now)
+                .verify(token.token.expose(), now)
                 .await
                 .map_err(|why| Error::invalid_request(format!("claim token refused: {why}")))?;
             claims.extend(verified);
@@ -514,7 +517,7 @@ fn check_claim_tokens(claim_tokens: &[ClaimToken]) -> Result<(), Error> {
     }
     for token in claim_tokens {
         identifier::require("claim_tokens[].format", &token.format, Kind::Text)?;
-        identifier::require("claim_tokens[].token", &token.token, Kind::Token)?;
+        identifier::require("claim_tokens[].token", token.token.expose(), Kind::Token)?;
     }
     Ok(())
 }
